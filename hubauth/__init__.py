@@ -1,0 +1,58 @@
+"""hubauth: authenticate the callers of a JupyterHub service through the Hub.
+
+Drop-in for ``jupyterhub.services.auth``: ``HubAuth``, ``HubOAuth``, the Tornado mixins
+(imported lazily, so token-only services never import tornado.web), Flask and WSGI adapters
+in :mod:`hubauth.flask` and :mod:`hubauth.wsgi`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .auth import HubAuth as HubAuth
+from .errors import ConfigError as ConfigError
+from .errors import HubAPIError as HubAPIError
+from .errors import HubAuthError as HubAuthError
+from .errors import HubResponseError as HubResponseError
+from .errors import HubUnavailable as HubUnavailable
+from .errors import OAuthError as OAuthError
+from .errors import ScopeError as ScopeError
+from .errors import ServiceTokenRejected as ServiceTokenRejected
+from .scopes import check_scopes as check_scopes
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "HubAPIError",
+    "HubAuth",
+    "HubAuthError",
+    "HubAuthenticated",
+    "HubOAuth",
+    "HubOAuthCallbackHandler",
+    "HubOAuthenticated",
+    "HubResponseError",
+    "HubUnavailable",
+    "OAuthError",
+    "ScopeError",
+    "ServiceTokenRejected",
+    "check_scopes",
+]
+
+_LAZY = {
+    "HubOAuth": "hubauth.oauth",
+    "HubAuthenticated": "hubauth.tornado",
+    "HubOAuthenticated": "hubauth.tornado",
+    "HubOAuthCallbackHandler": "hubauth.tornado",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the heavier parts (cookies, Tornado mixins) only when first used."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hubauth' has no attribute {name!r}")

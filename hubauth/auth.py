@@ -1,0 +1,187 @@
+"""``HubAuth``: turn API tokens into Hub user models, sync or async, cached, scoped.
+
+Same names and signatures as ``jupyterhub.services.auth.HubAuth``; settings come from the
+environment the Hub sets (see :mod:`hubauth.config`) and keyword arguments override them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Generic, Literal, TypeVar, overload
+
+from . import _protocol
+from ._async import AsyncDriver
+from ._sync import SyncDriver
+from .cache import TokenCache
+from .config import Config, load_config
+from .scopes import check_scopes
+
+__all__ = ["HubAuth"]
+
+log = logging.getLogger("hubauth")
+
+T = TypeVar("T")
+Model = dict[str, Any]
+
+
+class _FromConfig(Generic[T]):
+    """A read-only attribute served from the instance's :class:`Config`."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _FromConfig[T]: ...
+    @overload
+    def __get__(self, obj: HubAuth, owner: type) -> T: ...
+    def __get__(self, obj: HubAuth | None, owner: type) -> T | _FromConfig[T]:
+        if obj is None:
+            return self
+        value: T = getattr(obj.config, self.name)
+        return value
+
+    def __set__(self, obj: HubAuth, value: T) -> None:
+        raise AttributeError(
+            f"{type(obj).__name__}.{self.name} is read-only: pass {self.name}=... to the "
+            "constructor, or set its environment variable"
+        )
+
+
+class HubAuth:
+    """Identify API tokens with the Hub (``GET /hub/api/user``).
+
+    Every setting defaults from the environment; keyword arguments override, e.g.
+    ``HubAuth(api_url="http://hub:8081/hub/api", cache_max_age=60)``.
+    """
+
+    api_token: _FromConfig[str] = _FromConfig()
+    api_url: _FromConfig[str] = _FromConfig()
+    hub_prefix: _FromConfig[str] = _FromConfig()
+    base_url: _FromConfig[str] = _FromConfig()
+    hub_host: _FromConfig[str] = _FromConfig()
+    service_name: _FromConfig[str] = _FromConfig()
+    access_scopes: _FromConfig[frozenset[str]] = _FromConfig()
+    cache_max_age: _FromConfig[float] = _FromConfig()
+    allow_token_in_url: _FromConfig[bool] = _FromConfig()
+    allow_websocket_cookie_auth: _FromConfig[bool] = _FromConfig()
+    cookie_options: _FromConfig[Mapping[str, Any]] = _FromConfig()
+    certfile: _FromConfig[str] = _FromConfig()
+    keyfile: _FromConfig[str] = _FromConfig()
+    client_ca: _FromConfig[str] = _FromConfig()
+
+    _oauth = False
+
+    def __init__(
+        self,
+        *,
+        environ: Mapping[str, str] | None = None,
+        timer: Callable[[], float] | None = None,
+        **settings: object,
+    ) -> None:
+        self.config: Config = load_config(environ, oauth=self._oauth, **settings)
+        cfg = self.config
+        cache_args: dict[str, Any] = {"timer": timer} if timer is not None else {}
+        self.cache = TokenCache(
+            maxsize=cfg.cache_maxsize,
+            max_age=cfg.cache_max_age,
+            negative_max_age=cfg.cache_negative_max_age,
+            **cache_args,
+        )
+        self._sync = SyncDriver(cfg)
+        self._async = AsyncDriver(cfg)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(api_url={self.api_url!r}, api_token=[secure])"
+
+    # Older JupyterHub spelling, kept for drop-in use.
+    @property
+    def cookie_cache_max_age(self) -> float:
+        return self.config.cache_max_age
+
+    @property
+    def oauth_scopes(self) -> frozenset[str]:
+        return self.config.access_scopes
+
+    @property
+    def login_url(self) -> str:
+        """Where a browser logs in: the Hub's login page (HubOAuth: its authorize URL)."""
+        return self.config.login_url or f"{self.hub_host}{self.hub_prefix}login"
+
+    # ------------------------------------------------------------ identify
+
+    @overload
+    def user_for_token(
+        self,
+        token: str,
+        use_cache: bool = ...,
+        session_id: str = ...,
+        *,
+        sync: Literal[True] = ...,
+    ) -> Model | None: ...
+    @overload
+    def user_for_token(
+        self,
+        token: str,
+        use_cache: bool = ...,
+        session_id: str = ...,
+        *,
+        sync: Literal[False],
+    ) -> Awaitable[Model | None]: ...
+    def user_for_token(
+        self,
+        token: str,
+        use_cache: bool = True,
+        session_id: str = "",
+        *,
+        sync: bool = True,
+    ) -> Model | None | Awaitable[Model | None]:
+        """The Hub's model of whoever holds ``token``, or ``None`` if the Hub does not know it.
+
+        ``sync=False`` returns an awaitable instead of blocking. Raises
+        :class:`~hubauth.errors.HubUnavailable` or :class:`~hubauth.errors.HubResponseError`
+        when the Hub cannot answer; those are never cached.
+        """
+        clean = _protocol.clean_token(token)
+        if not sync:
+            return self._user_for_token_async(clean, use_cache, session_id)
+        if clean is None:
+            return None
+        req = _protocol.user_request(self.config.api_url, clean)
+
+        def load() -> Model | None:
+            return _protocol.read_user_reply(req, self._sync.send(req))
+
+        return self.cache.load_sync(self._key(clean, session_id), load, use_cache=use_cache)
+
+    async def _user_for_token_async(
+        self, clean: str | None, use_cache: bool, session_id: str
+    ) -> Model | None:
+        if clean is None:
+            return None
+        req = _protocol.user_request(self.config.api_url, clean)
+
+        async def load() -> Model | None:
+            return _protocol.read_user_reply(req, await self._async.send(req))
+
+        return await self.cache.load_async(self._key(clean, session_id), load, use_cache=use_cache)
+
+    @staticmethod
+    def _key(token: str, session_id: object) -> tuple[str, str]:
+        return TokenCache.key(token, session_id if isinstance(session_id, str) else "")
+
+    def evict_token(self, token: str) -> int:
+        """Forget what the cache knows of ``token`` (e.g. after revoking it); return how much."""
+        clean = _protocol.clean_token(token)
+        return self.cache.evict(clean) if clean else 0
+
+    # ------------------------------------------------------------ authorize
+
+    def check_scopes(self, required: str | Iterable[str], model: Mapping[str, Any]) -> set[str]:
+        """The subset of ``required`` that the model's scopes grant (truthy when allowed)."""
+        return check_scopes(required, model)
+
+    def close(self) -> None:
+        """Close the connection pools (the object stays usable: they reopen on demand)."""
+        self._sync.close()
+        self._async.close()
