@@ -29,6 +29,7 @@ __all__ = [
     "pkce_pair",
     "read_token_reply",
     "read_user_reply",
+    "token_from_authorization",
     "token_request",
     "user_request",
 ]
@@ -75,6 +76,16 @@ def clean_token(token: object) -> str | None:
     if not all("!" <= c <= "~" for c in token):
         return None
     return token
+
+
+def token_from_authorization(header: str | None) -> str | None:
+    """The token in an ``Authorization: token <t>`` or ``bearer <t>`` header, else None."""
+    if not header or len(header) > MAX_TOKEN_LENGTH + 16:
+        return None
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() not in ("token", "bearer"):
+        return None
+    return clean_token(rest)
 
 
 def user_request(api_url: str, token: str) -> HubRequest:

@@ -211,7 +211,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
-_ENV_OF = {s.name: s.env[0] if s.env else s.name for s in SETTINGS}
+_ENV_OF = {s.name: f"{s.env[0]} ({s.name})" if s.env else s.name for s in SETTINGS}
 
 
 @dataclasses.dataclass(frozen=True)

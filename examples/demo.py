@@ -1,0 +1,213 @@
+"""Start a real JupyterHub on 127.0.0.1 with every example service; ``--check`` tests them.
+
+Run through ``./dev demo`` (which installs JupyterHub and its proxy first). Interactive: open
+the printed URL and log in with any name. ``--check``: start the Hub on free ports, exercise
+every example without a human, stop, and exit 0 when all passed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PROXY = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def services(admin_token: str) -> list[dict[str, object]]:
+    """Every example service, as the Hub should run it."""
+    return [
+        {
+            "name": "whoami-api",
+            "url": f"http://127.0.0.1:{free_port()}",
+            "command": [sys.executable, str(HERE / "whoami-api" / "whoami_api.py")],
+        },
+        {
+            # Not an example: the demo's own hand on the Hub, for --check.
+            "name": "demo-admin",
+            "api_token": admin_token,
+        },
+    ]
+
+
+def write_config(workdir: Path, port: int, admin_token: str) -> Path:
+    config = workdir / "jupyterhub_config.py"
+    roles = [
+        {"name": "user", "scopes": ["self", "access:services"]},
+        {
+            "name": "demo-admin",
+            "scopes": ["admin:users", "tokens", "list:services"],
+            "services": ["demo-admin"],
+        },
+    ]
+    config.write_text(
+        "\n".join(
+            [
+                "c = get_config()  # noqa",
+                "c.JupyterHub.ip = '127.0.0.1'",
+                f"c.JupyterHub.port = {port}",
+                f"c.JupyterHub.hub_port = {free_port()}",
+                f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{free_port()}'",
+                f"c.ConfigurableHTTPProxy.command = [{str(PROXY)!r}]",
+                "c.JupyterHub.authenticator_class = 'dummy'",
+                "c.Authenticator.allow_all = True",
+                "c.JupyterHub.spawner_class = 'jupyterhub.tests.mocking.MockSpawner'",
+                f"c.JupyterHub.services = {json.dumps(services(admin_token))}",
+                f"c.JupyterHub.load_roles = {json.dumps(roles)}",
+                "",
+            ]
+        )
+    )
+    return config
+
+
+def start_hub(workdir: Path, port: int, admin_token: str, *, quiet: bool) -> subprocess.Popen[bytes]:
+    if not PROXY.exists():
+        sys.exit(f"{PROXY} is missing: run ./dev demo, which installs it")
+    config = write_config(workdir, port, admin_token)
+    log = open(workdir / "hub.log", "wb") if quiet else None  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT if quiet else None,
+        start_new_session=True,
+    )
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"JupyterHub exited with {proc.returncode}")
+        try:
+            if requests.get(f"{url}/hub/api/", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"JupyterHub did not answer at {url} within {timeout:.0f}s")
+
+
+def stop_hub(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    # The Hub's proxy and services share its process group; make sure none is left.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def wait_service(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code != 503:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+
+
+def check_whoami_api(url: str, admin: requests.Session) -> str:
+    user = f"demo-{secrets.token_hex(3)}"
+    admin.post(f"{url}/hub/api/users/{user}").raise_for_status()
+    r = admin.post(f"{url}/hub/api/users/{user}/tokens", json={"note": "demo check"})
+    r.raise_for_status()
+    token = r.json()["token"]
+    svc = f"{url}/services/whoami-api/"
+    wait_service(svc)
+    me = requests.get(svc, headers={"Authorization": f"token {token}"}, timeout=10)
+    if me.status_code != 200 or me.json().get("name") != user:
+        return f"token call answered {me.status_code}: {me.text[:200]}"
+    anon = requests.get(svc, timeout=10)
+    if anon.status_code != 401:
+        return f"call without a token answered {anon.status_code}, expected 401"
+    bad = requests.get(svc, headers={"Authorization": "token not-a-real-token"}, timeout=10)
+    if bad.status_code != 401:
+        return f"call with an unknown token answered {bad.status_code}, expected 401"
+    return ""
+
+
+CHECKS: dict[str, Callable[[str, requests.Session], str]] = {
+    "whoami-api": check_whoami_api,
+}
+
+
+def run_checks(url: str, admin_token: str) -> bool:
+    admin = requests.Session()
+    admin.headers["Authorization"] = f"token {admin_token}"
+    ok = True
+    for name, check in CHECKS.items():
+        try:
+            problem = check(url, admin)
+        except Exception as e:  # a check that crashes is a failed check, with its reason
+            problem = f"{type(e).__name__}: {e}"
+        print(f"[demo] {name}: {'ok' if not problem else 'FAILED: ' + problem}", flush=True)
+        ok = ok and not problem
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exercise every example and exit")
+    parser.add_argument("--port", type=int, default=8000, help="public port (default 8000)")
+    args = parser.parse_args(argv)
+    port = free_port() if args.check else args.port
+    url = f"http://127.0.0.1:{port}"
+    admin_token = secrets.token_hex(32)
+    workdir = Path(tempfile.mkdtemp(prefix="hubauth-demo-"))
+    proc = start_hub(workdir, port, admin_token, quiet=args.check)
+    try:
+        try:
+            wait_ready(url, proc)
+        except RuntimeError as e:
+            log = (workdir / "hub.log").read_text(errors="replace")[-4000:] if args.check else ""
+            print(f"[demo] {e}\n{log}", file=sys.stderr)
+            return 1
+        if args.check:
+            return 0 if run_checks(url, admin_token) else 1
+        print(
+            f"\n[demo] JupyterHub is running at {url}/hub/ — log in with any name.\n"
+            f"[demo] Examples:\n"
+            f"[demo]   whoami-api  {url}/services/whoami-api/  (token only: get a token at "
+            f"{url}/hub/token, then curl -H 'Authorization: token <it>' that URL)\n"
+            "[demo] Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            pass
+        return 0
+    finally:
+        stop_hub(proc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
