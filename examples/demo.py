@@ -8,6 +8,7 @@ every example without a human, stop, and exit 0 when all passed, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -80,7 +81,9 @@ def write_config(workdir: Path, port: int, admin_token: str) -> Path:
     return config
 
 
-def start_hub(workdir: Path, port: int, admin_token: str, *, quiet: bool) -> subprocess.Popen[bytes]:
+def start_hub(
+    workdir: Path, port: int, admin_token: str, *, quiet: bool
+) -> subprocess.Popen[bytes]:
     if not PROXY.exists():
         sys.exit(f"{PROXY} is missing: run ./dev demo, which installs it")
     config = write_config(workdir, port, admin_token)
@@ -117,10 +120,8 @@ def stop_hub(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
     # The Hub's proxy and services share its process group; make sure none is left.
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def wait_service(url: str, timeout: float = 30) -> None:
@@ -200,10 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             "[demo] Ctrl-C stops everything.\n",
             flush=True,
         )
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             proc.wait()
-        except KeyboardInterrupt:
-            pass
         return 0
     finally:
         stop_hub(proc)

@@ -135,7 +135,7 @@ class HubAuth:
         session_id: str = "",
         *,
         sync: bool = True,
-    ) -> Model | None | Awaitable[Model | None]:
+    ) -> Model | Awaitable[Model | None] | None:
         """The Hub's model of whoever holds ``token``, or ``None`` if the Hub does not know it.
 
         ``sync=False`` returns an awaitable instead of blocking. Raises

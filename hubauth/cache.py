@@ -33,12 +33,17 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _copy(value: Any) -> Any:
+def _copy(value: Model | None) -> Model | None:
+    """A fresh copy of a cached model (or None), so callers cannot alter what the cache holds."""
+    return None if value is None else _copy_json(value)
+
+
+def _copy_json(value: Any) -> Any:
     """A fresh copy of a JSON value, so callers cannot alter what the cache holds."""
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: _copy_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [_copy_json(v) for v in value]
     return value
 
 
@@ -83,7 +88,7 @@ class TokenCache:
         """The cached answer (a model copy or ``None``), or the ``MISS`` sentinel."""
         with self._lock:
             value = self._data.get(key, _MISS)
-        return value if value is _MISS or value is None else _copy(value)
+        return value if value is _MISS else _copy(value)
 
     def put(self, key: CacheKey, value: Model | None) -> None:
         if self.max_age <= 0 or (value is None and self.negative_max_age <= 0):
@@ -113,7 +118,7 @@ class TokenCache:
         with self._lock:
             cached = self._data.get(key, _MISS)
             if cached is not _MISS:
-                return None if cached is None else _copy(cached)
+                return _copy(cached)
             flight = self._threads.get(key)
             leader = flight is None
             if flight is None:

@@ -147,7 +147,7 @@ SETTINGS: tuple[Setting, ...] = (
         "cookie_options",
         ("JUPYTERHUB_COOKIE_OPTIONS",),
         "`{}`",
-        "JSON object of extra cookie attributes (e.g. `{\"domain\": ...}`).",
+        'JSON object of extra cookie attributes (e.g. `{"domain": ...}`).',
     ),
     Setting(
         "cookie_host_prefix_enabled",
@@ -296,7 +296,7 @@ def _json(setting: str, raw: object) -> object:
         return raw
     try:
         return json.loads(raw)
-    except ValueError as e:
+    except json.JSONDecodeError as e:
         raise _fail(setting, f"is not valid JSON ({e.msg} at position {e.pos})") from None
 
 
@@ -305,7 +305,9 @@ def _as_scopes(setting: str, raw: object) -> frozenset[str]:
     if isinstance(value, (set, frozenset, tuple)):
         value = list(value)
     if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-        raise _fail(setting, f'expected a JSON list of scope strings like ["read:users"], got {raw!r}')
+        raise _fail(
+            setting, f'expected a JSON list of scope strings like ["read:users"], got {raw!r}'
+        )
     for scope in value:
         try:
             parse_scope(scope)
@@ -318,7 +320,9 @@ def _as_http_url(setting: str, raw: object, *, path_allowed: bool = True) -> str
     value = _as_str(setting, raw)
     parts = urllib.parse.urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _fail(setting, f"expected an http(s) URL such as http://127.0.0.1:8081, got {value!r}")
+        raise _fail(
+            setting, f"expected an http(s) URL such as http://127.0.0.1:8081, got {value!r}"
+        )
     try:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
@@ -346,7 +350,9 @@ def _read_secret_file(path: str) -> str:
         with open(path, encoding="utf-8") as f:
             return f.read().strip()
     except OSError as e:
-        raise _fail("cookie_secret", f"cannot read HUBAUTH_COOKIE_SECRET_FILE {path!r}: {e.strerror}") from None
+        raise _fail(
+            "cookie_secret", f"cannot read HUBAUTH_COOKIE_SECRET_FILE {path!r}: {e.strerror}"
+        ) from None
 
 
 def _as_secrets(raw: object) -> tuple[str, ...]:
@@ -441,14 +447,17 @@ def load_config(
     allowed = _as_scopes("oauth_client_allowed_scopes", pick("oauth_client_allowed_scopes", []))
 
     client_id = _as_str(
-        "oauth_client_id", pick("oauth_client_id", f"service-{service_name}" if service_name else "")
+        "oauth_client_id",
+        pick("oauth_client_id", f"service-{service_name}" if service_name else ""),
     )
     if client_id and not all(c.isalnum() or c in "-_.:" for c in client_id):
         raise _fail("oauth_client_id", f"may hold only letters, digits and -_.: ({client_id!r})")
     redirect_raw = _as_str("oauth_redirect_uri", pick("oauth_redirect_uri"))
     redirect_uri = redirect_raw or f"{base_url}oauth_callback"
     if redirect_raw and not (redirect_raw.startswith("/") or "://" in redirect_raw):
-        raise _fail("oauth_redirect_uri", f"expected a path or an absolute URL, got {redirect_raw!r}")
+        raise _fail(
+            "oauth_redirect_uri", f"expected a path or an absolute URL, got {redirect_raw!r}"
+        )
     if oauth:
         if not client_id:
             raise _fail(
@@ -461,7 +470,7 @@ def load_config(
                 "oauth_redirect_uri",
                 "cannot be derived: neither JUPYTERHUB_OAUTH_CALLBACK_URL nor "
                 "JUPYTERHUB_SERVICE_PREFIX is set, and the Hub would refuse '/oauth_callback' "
-                "(\"Mismatching redirect URI\"). Set one of them, or give oauth_redirect_uri= "
+                '("Mismatching redirect URI"). Set one of them, or give oauth_redirect_uri= '
                 "matching the service's oauth_redirect_uri in the Hub config.",
             )
 
@@ -486,7 +495,10 @@ def load_config(
 
     cookie_options = _json("cookie_options", pick("cookie_options", {}))
     if not isinstance(cookie_options, Mapping):
-        raise _fail("cookie_options", f'expected a JSON object like {{"domain": "x"}}, got {cookie_options!r}')
+        raise _fail(
+            "cookie_options",
+            f'expected a JSON object like {{"domain": "x"}}, got {cookie_options!r}',
+        )
 
     secret_raw = given.pop("cookie_secret", None)
     if secret_raw is None:
@@ -539,4 +551,3 @@ def load_config(
         oauth_state_max_age=_as_number("oauth_state_max_age", pick("oauth_state_max_age", 600)),
         login_url=_as_str("login_url", given.pop("login_url", "")),
     )
-

@@ -1,4 +1,4 @@
-"""Configuration: every JUPYTERHUB_* variable, keyword overrides, and failures naming the variable."""
+"""Configuration: every JUPYTERHUB_* variable, keyword overrides, failures naming the variable."""
 
 from __future__ import annotations
 
@@ -82,7 +82,10 @@ def test_documented_settings_cover_the_config() -> None:
     from hubauth.config import Config
 
     documented = {s.name for s in SETTINGS}
-    fields = {f.name for f in dataclasses.fields(Config)} - {"oauth_redirect_uri_explicit", "login_url"}
+    fields = {f.name for f in dataclasses.fields(Config)} - {
+        "oauth_redirect_uri_explicit",
+        "login_url",
+    }
     assert fields == documented
 
 
@@ -143,15 +146,27 @@ def test_repr_hides_secrets() -> None:
         (dict(ENV, JUPYTERHUB_API_URL="http://hub/api?x=1"), "JUPYTERHUB_API_URL"),
         (dict(ENV, JUPYTERHUB_HOST="https://hub.example.org/hub/"), "JUPYTERHUB_HOST"),
         (dict(ENV, JUPYTERHUB_HOST="hub.example.org"), "JUPYTERHUB_HOST"),
-        (dict(ENV, JUPYTERHUB_OAUTH_ACCESS_SCOPES="access:services"), "JUPYTERHUB_OAUTH_ACCESS_SCOPES"),
+        (
+            dict(ENV, JUPYTERHUB_OAUTH_ACCESS_SCOPES="access:services"),
+            "JUPYTERHUB_OAUTH_ACCESS_SCOPES",
+        ),
         (dict(ENV, JUPYTERHUB_OAUTH_ACCESS_SCOPES='{"a": 1}'), "JUPYTERHUB_OAUTH_ACCESS_SCOPES"),
-        (dict(ENV, JUPYTERHUB_OAUTH_ACCESS_SCOPES='["x!nope=1"]'), "JUPYTERHUB_OAUTH_ACCESS_SCOPES"),
+        (
+            dict(ENV, JUPYTERHUB_OAUTH_ACCESS_SCOPES='["x!nope=1"]'),
+            "JUPYTERHUB_OAUTH_ACCESS_SCOPES",
+        ),
         (dict(ENV, JUPYTERHUB_OAUTH_SCOPES="[1, 2]"), "JUPYTERHUB_OAUTH_ACCESS_SCOPES"),
-        (dict(ENV, JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES="["), "JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES"),
+        (
+            dict(ENV, JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES="["),
+            "JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES",
+        ),
         (dict(ENV, JUPYTERHUB_COOKIE_OPTIONS="[]"), "JUPYTERHUB_COOKIE_OPTIONS"),
         (dict(ENV, JUPYTERHUB_COOKIE_OPTIONS="{bad"), "JUPYTERHUB_COOKIE_OPTIONS"),
         (dict(ENV, JUPYTERHUB_ALLOW_TOKEN_IN_URL="maybe"), "JUPYTERHUB_ALLOW_TOKEN_IN_URL"),
-        (dict(ENV, JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED="2"), "JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED"),
+        (
+            dict(ENV, JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED="2"),
+            "JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED",
+        ),
         (dict(ENV, JUPYTERHUB_SERVICE_PREFIX="http://x/services/a/"), "JUPYTERHUB_SERVICE_PREFIX"),
         (dict(ENV, JUPYTERHUB_SERVICE_PREFIX="//evil/"), "JUPYTERHUB_SERVICE_PREFIX"),
         (dict(ENV, JUPYTERHUB_SSL_CERTFILE="/nonexistent.pem"), "JUPYTERHUB_SSL_CERTFILE"),

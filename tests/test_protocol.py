@@ -124,7 +124,12 @@ def test_fuzz_replies_give_model_none_or_named_error(status: int, body: bytes) -
     assert out is None or (isinstance(out["name"], str) and isinstance(out["scopes"], list))
 
 
-@given(st.dictionaries(st.sampled_from(["name", "scopes", "kind", "x"]), st.one_of(st.none(), st.text(), st.lists(st.text()), st.integers())))
+@given(
+    st.dictionaries(
+        st.sampled_from(["name", "scopes", "kind", "x"]),
+        st.one_of(st.none(), st.text(), st.lists(st.text()), st.integers()),
+    )
+)
 def test_fuzz_json_models(model: dict[str, object]) -> None:
     try:
         out = p.read_user_reply(REQ, reply(200, model))
@@ -186,13 +191,18 @@ def test_token_request_form() -> None:
 
 
 def test_token_reply() -> None:
-    assert p.read_token_reply(_token_req(), reply(200, {"access_token": "at", "token_type": "Bearer"})) == "at"
+    assert (
+        p.read_token_reply(_token_req(), reply(200, {"access_token": "at", "token_type": "Bearer"}))
+        == "at"
+    )
     with pytest.raises(HubResponseError, match="access_token"):
         p.read_token_reply(_token_req(), reply(200, {"token_type": "Bearer"}))
 
 
 def test_invalid_client_names_the_client_secret() -> None:
-    with pytest.raises(ServiceTokenRejected, match="JUPYTERHUB_API_TOKEN is also the client secret"):
+    with pytest.raises(
+        ServiceTokenRejected, match="JUPYTERHUB_API_TOKEN is also the client secret"
+    ):
         p.read_token_reply(_token_req(), reply(400, {"error": "invalid_client"}))
 
 

@@ -15,7 +15,9 @@ from .conftest import TOKEN
 def test_parse() -> None:
     assert parse_scope("read:users") == Scope("read:users")
     assert parse_scope("read:users!user=alice") == Scope("read:users", "user", "alice")
-    assert parse_scope("access:servers!server=alice/lab") == Scope("access:servers", "server", "alice/lab")
+    assert parse_scope("access:servers!server=alice/lab") == Scope(
+        "access:servers", "server", "alice/lab"
+    )
     assert str(parse_scope("read:groups!group=staff")) == "read:groups!group=staff"
 
 
@@ -88,13 +90,23 @@ def test_returns_the_granted_subset() -> None:
 
 
 def test_group_filter_resolves_for_the_models_own_user() -> None:
-    alice = {"kind": "user", "name": "alice", "groups": ["staff"], "scopes": ["read:users!group=staff"]}
+    alice = {
+        "kind": "user",
+        "name": "alice",
+        "groups": ["staff"],
+        "scopes": ["read:users!group=staff"],
+    }
     assert check_scopes("read:users!user=alice", alice) == {"read:users!user=alice"}
     assert check_scopes("read:users!server=alice/lab", alice)
     assert not check_scopes("read:users!user=bob", alice)  # bob's groups are unknown: deny
     bob = {"kind": "user", "name": "bob", "groups": [], "scopes": ["read:users!group=staff"]}
     assert not check_scopes("read:users!user=bob", bob)
-    svc = {"kind": "service", "name": "alice", "groups": ["staff"], "scopes": ["read:users!group=staff"]}
+    svc = {
+        "kind": "service",
+        "name": "alice",
+        "groups": ["staff"],
+        "scopes": ["read:users!group=staff"],
+    }
     assert not check_scopes("read:users!user=alice", svc)
 
 

@@ -1,0 +1,141 @@
+"""What adapters hand the core (a neutral request view) and get back (a decision).
+
+Tornado, Flask and WSGI each translate their request into a :class:`RequestView` and apply
+a :class:`Decision`; everything in between is framework-free and written once.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import string
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Decision",
+    "RequestView",
+    "is_api_request",
+    "is_navigation",
+    "safe_next_url",
+]
+
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_PATH_CHARS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/%?#[]")
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """The parts of an HTTP request that authentication looks at."""
+
+    method: str
+    path: str
+    query: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    cookies: Sequence[tuple[str, str]] = ()  # every occurrence, in order
+    scheme: str = "http"
+    host: str = ""
+    is_websocket: bool = False
+    xsrf_valid: bool = False  # the framework checked an XSRF token and it was good
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+    def cookie_values(self, name: str) -> list[str]:
+        return [v for k, v in self.cookies if k == name]
+
+    def cookie(self, name: str) -> str:
+        values = self.cookie_values(name)
+        return values[0] if values else ""
+
+    def query_values(self, name: str) -> list[str]:
+        return urllib.parse.parse_qs(self.query, keep_blank_values=True).get(name, [])
+
+    def query_value(self, name: str) -> str:
+        values = self.query_values(name)
+        return values[0] if values else ""
+
+    @property
+    def unsafe(self) -> bool:
+        return self.method.upper() in _UNSAFE_METHODS
+
+    @property
+    def uri(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome, by ``kind``: ``allow`` (``user`` set), ``login`` (redirect to the Hub),
+    ``redirect`` (elsewhere), ``deny`` (401/403 a protected route answers), or ``refuse``
+    (answer ``status`` now, even on routes where authentication is optional).
+    """
+
+    kind: str = "allow"
+    user: dict[str, Any] | None = None
+    status: int = 200
+    location: str = ""
+    message: str = ""
+    cookies: tuple[str, ...] = ()  # Set-Cookie header values
+    www_authenticate: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.kind == "allow" and self.user is not None
+
+    def page(self, view: RequestView) -> tuple[str, bytes]:
+        """``(content type, body)`` saying why: JSON for API requests, else a small page."""
+        if is_api_request(view) or view.is_websocket:
+            body = json.dumps({"status": self.status, "message": self.message})
+            return "application/json", body.encode()
+        text = html.escape(self.message or "")
+        title = {401: "Not logged in", 403: "Forbidden", 502: "Bad gateway"}.get(
+            self.status, "Service unavailable" if self.status == 503 else "Error"
+        )
+        doc = (
+            f"<!doctype html><meta charset=utf-8><title>{self.status} {title}</title>"
+            f"<h1>{self.status} {title}</h1><p>{text}</p>"
+        )
+        return "text/html; charset=utf-8", doc.encode()
+
+
+def is_api_request(view: RequestView) -> bool:
+    """API-style: an Authorization header, a non-GET, or a JSON ``Accept`` (SPEC §5)."""
+    if view.header("authorization") or view.method.upper() not in ("GET", "HEAD"):
+        return True
+    accept = view.header("accept").lower()
+    return "application/json" in accept and "text/html" not in accept
+
+
+def is_navigation(view: RequestView) -> bool:
+    """A top-level browser navigation, the only kind of request sent to the Hub to log in."""
+    if is_api_request(view) or view.is_websocket:
+        return False
+    mode = view.header("sec-fetch-mode").lower()
+    dest = view.header("sec-fetch-dest").lower()
+    if not mode and not dest:
+        return True  # an older browser or a plain client: no fetch metadata at all
+    return mode == "navigate" or dest == "document"
+
+
+def safe_next_url(url: str, fallback: str) -> str:
+    """``url`` if it is a same-origin path (``/x``, never ``//host``, ``/\\host``, a scheme);
+    otherwise ``fallback``.
+    """
+    if not url or len(url) > 4096 or not url.startswith("/"):
+        return fallback
+    if any(c not in _PATH_CHARS for c in url):
+        return fallback  # whitespace, controls, backslashes, non-ASCII look-alikes
+    decoded = url
+    for _ in range(3):  # browsers and proxies may decode more than once
+        decoded = urllib.parse.unquote(decoded)
+        if decoded.startswith(("//", "/\\")) or "\\" in decoded.split("?", 1)[0]:
+            return fallback
+        if any(ord(c) < 0x21 for c in decoded.split("?", 1)[0]):
+            return fallback
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return url

@@ -1,0 +1,248 @@
+"""Tornado mixins: ``HubAuthenticated``, ``HubOAuthenticated``, ``HubOAuthCallbackHandler``.
+
+Same names and attributes as JupyterHub's (``hub_auth``, ``hub_scopes``,
+``check_hub_user``, ``get_current_user``), so a service switches by import line. The Hub is
+asked asynchronously in ``prepare()`` (never with a blocking client on the event loop);
+``get_current_user`` returns what it found, and ``@tornado.web.authenticated`` works.
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from tornado.web import Finish, HTTPError, RequestHandler
+
+from ._flow import authenticate, callback, logout, redirect_with_slash, run_async
+from ._view import Decision, RequestView
+from .auth import HubAuth
+from .cookies import parse_cookie_header
+from .oauth import HubOAuth
+
+__all__ = [
+    "HubAuthenticated",
+    "HubOAuthCallbackHandler",
+    "HubOAuthLogoutHandler",
+    "HubOAuthenticated",
+    "view_of",
+]
+
+log = logging.getLogger("hubauth")
+
+_NOT_RESOLVED: Any = object()
+
+
+def view_of(handler: RequestHandler) -> RequestView:
+    """The neutral view of a Tornado request."""
+    req = handler.request
+    headers = {k.lower(): v for k, v in req.headers.items()}
+    xsrf_checked = bool(handler.settings.get("xsrf_cookies")) and req.method not in (
+        "GET",
+        "HEAD",
+        "OPTIONS",
+    )
+    return RequestView(
+        method=req.method or "GET",
+        path=req.path,
+        query=req.query,
+        headers=headers,
+        cookies=parse_cookie_header(req.headers.get("Cookie", "")),
+        scheme=req.protocol,
+        host=req.host,
+        is_websocket=req.headers.get("Upgrade", "").lower() == "websocket",
+        xsrf_valid=xsrf_checked,  # Tornado checked it before prepare(), or refused already
+    )
+
+
+class HubAuthenticated(RequestHandler):
+    """Mixin: the Hub identifies the caller by API token; ``self.current_user`` is its model.
+
+    Set ``hub_scopes`` to require scopes other than the service's access scopes.
+    Subclass first: ``class Handler(HubAuthenticated, RequestHandler)``.
+    """
+
+    hub_scopes: Iterable[str] | None = None
+    # Older JupyterHub allow-lists: when set, the caller must ALSO be in one of them.
+    hub_users: Iterable[str] | None = None
+    hub_groups: Iterable[str] | None = None
+    hub_services: Iterable[str] | None = None
+
+    _hub_auth_class: type[HubAuth] = HubAuth
+    _hub_auth_shared: dict[type[HubAuth], HubAuth] = {}  # noqa: RUF012 - one per class, on purpose
+    _hub_decision: Decision | None = None
+    _hub_user: Any = _NOT_RESOLVED
+
+    @property
+    def hub_auth(self) -> HubAuth:
+        """The ``HubAuth`` (from the ``hub_auth`` app setting, else one built from the env)."""
+        given = self.settings.get("hub_auth")
+        if isinstance(given, HubAuth):
+            return given
+        cls = self._hub_auth_class
+        shared = HubAuthenticated._hub_auth_shared
+        if cls not in shared:
+            shared[cls] = cls()
+        return shared[cls]
+
+    @hub_auth.setter
+    def hub_auth(self, auth: HubAuth) -> None:
+        self.settings["hub_auth"] = auth
+
+    @property
+    def _required_scopes(self) -> frozenset[str]:
+        scopes = self.hub_scopes
+        return frozenset(self.hub_auth.access_scopes if scopes is None else scopes)
+
+    def check_hub_user(self, model: dict[str, Any]) -> dict[str, Any] | None:
+        """The model if this caller may use the handler, else ``None`` (answered with 403)."""
+        if self._required_scopes and not self.hub_auth.check_scopes(self._required_scopes, model):
+            return None
+        lists = (self.hub_users, self.hub_groups, self.hub_services)
+        if all(x is None for x in lists):
+            return model
+        name = model.get("name")
+        if model.get("kind", "user") == "service":
+            return (
+                model if self.hub_services is not None and name in set(self.hub_services) else None
+            )
+        if self.hub_users is not None and name in set(self.hub_users):
+            return model
+        groups = set(model.get("groups") or [])
+        if self.hub_groups is not None and groups & set(self.hub_groups):
+            return model
+        log.info("%s is not in this handler's hub_users/hub_groups allow-lists", name)
+        return None
+
+    async def prepare(self) -> None:
+        """Ask the Hub who is calling (asynchronously) before the handler method runs."""
+        parent = super().prepare()
+        if inspect.isawaitable(parent):
+            await parent
+        if self._finished:
+            return
+        auth = self.hub_auth
+        view = view_of(self)
+        slash = redirect_with_slash(auth, view)
+        if slash is not None:
+            self.redirect(slash.location)
+            return
+        decision = await run_async(auth, authenticate(auth, view, self._required_scopes))
+        if (
+            decision.allowed
+            and decision.user is not None
+            and self.check_hub_user(decision.user) is None
+        ):
+            decision = Decision(
+                kind="deny",
+                status=403,
+                message=f"{decision.user.get('name')} may not use this page.",
+            )
+        self._hub_decision = decision
+        self._hub_user = decision.user if decision.allowed else None
+        if decision.kind == "refuse":
+            self._hub_answer(decision, view)
+        elif decision.allowed:
+            for cookie in decision.cookies:
+                self.add_header("Set-Cookie", cookie)
+
+    def get_current_user(self) -> Any:
+        """The model ``prepare()`` found (``None`` when not authenticated or not allowed)."""
+        if self._hub_user is _NOT_RESOLVED:
+            raise RuntimeError(
+                f"{type(self).__name__}.prepare() did not run HubAuthenticated.prepare(): "
+                "call (and await) super().prepare() in your prepare()"
+            )
+        return self._hub_user
+
+    def get_login_url(self) -> str:
+        """Called by ``@authenticated``: the Hub's authorize URL for a navigation; otherwise
+        the right refusal (401, or 403 for a known caller without the scope), never a loop.
+        """
+        decision = self._hub_decision
+        if decision is not None and decision.kind == "login":
+            for cookie in decision.cookies:
+                self.add_header("Set-Cookie", cookie)
+            return decision.location
+        if decision is None:
+            decision = Decision(kind="deny", status=401, message="Authentication required.")
+        self._hub_answer(decision, view_of(self))
+        raise Finish()
+
+    def _hub_answer(self, decision: Decision, view: RequestView) -> None:
+        """Write a refusal page (with its cookies) and finish the request."""
+        self.clear()
+        for cookie in decision.cookies:
+            self.add_header("Set-Cookie", cookie)
+        if decision.location:
+            self.redirect(decision.location)
+            return
+        self.set_status(decision.status)
+        if decision.www_authenticate:
+            self.set_header("WWW-Authenticate", 'Bearer realm="JupyterHub"')
+        ctype, body = decision.page(view)
+        self.set_header("Content-Type", ctype)
+        self.finish(body)
+
+    def check_xsrf_cookie(self) -> None:
+        """Token-authenticated requests need no XSRF token; others accept any valid one of
+        several ``_xsrf`` cookies (one per path), not only the first.
+        """
+        if self.request.headers.get("Authorization"):
+            return
+        submitted = (
+            self.get_argument("_xsrf", None)
+            or self.request.headers.get("X-Xsrftoken")
+            or self.request.headers.get("X-Csrftoken")
+        )
+        if not submitted:
+            raise HTTPError(403, "'_xsrf' argument missing from POST")
+        _, token, _ = self._decode_xsrf_token(submitted)
+        cookie_header = self.request.headers.get("Cookie", "")
+        for name, value in parse_cookie_header(cookie_header):
+            if name != "_xsrf":
+                continue
+            _, expected, _ = self._decode_xsrf_token(value)
+            if token and expected and hmac.compare_digest(token, expected):
+                return
+        raise HTTPError(403, "XSRF cookie does not match POST argument")
+
+
+class HubOAuthenticated(HubAuthenticated):
+    """Mixin: API tokens as :class:`HubAuthenticated`, plus browser login through the Hub."""
+
+    _hub_auth_class = HubOAuth
+
+
+class _OAuthHandler(HubOAuthenticated):
+    @property
+    def hub_oauth(self) -> HubOAuth:
+        auth = self.hub_auth
+        if not isinstance(auth, HubOAuth):
+            raise TypeError("the OAuth callback and logout handlers need a HubOAuth as hub_auth")
+        return auth
+
+    async def prepare(self) -> None:
+        """These handlers are where logins end: they do not require one themselves."""
+        self._hub_user = None
+
+
+class HubOAuthCallbackHandler(_OAuthHandler):
+    """Route ``<prefix>oauth_callback`` here: checks state, exchanges the code, sets the cookie."""
+
+    async def get(self) -> None:
+        auth = self.hub_oauth
+        view = view_of(self)
+        decision = await run_async(auth, callback(auth, view))
+        self._hub_answer(decision, view)
+
+
+class HubOAuthLogoutHandler(_OAuthHandler):
+    """Route ``<prefix>logout`` here: clears the login cookie, then logs out of the Hub."""
+
+    def get(self) -> None:
+        auth = self.hub_oauth
+        view = view_of(self)
+        self._hub_answer(logout(auth, view), view)
