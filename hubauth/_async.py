@@ -62,8 +62,12 @@ class AsyncDriver:
         try:
             r = await self._client().fetch(request, raise_error=False)
         except ssl.SSLError as e:
-            raise unreachable(req.url, f"TLS failed ({e.reason or type(e).__name__}); check "
-                              "JUPYTERHUB_SSL_CLIENT_CA, _CERTFILE and _KEYFILE", cfg) from None
+            raise unreachable(
+                req.url,
+                f"TLS failed ({e.reason or type(e).__name__}); check "
+                "JUPYTERHUB_SSL_CLIENT_CA, _CERTFILE and _KEYFILE",
+                cfg,
+            ) from None
         except ConnectionRefusedError:
             raise unreachable(req.url, "connection refused", cfg) from None
         except (ConnectionResetError, BrokenPipeError):

@@ -79,14 +79,20 @@ class SyncDriver:
                 headers = {k.lower(): v for k, v in r.headers.items()}
                 return HubResponse(r.status_code, headers, bytes(body))
         except requests.exceptions.SSLError as e:
-            raise unreachable(req.url, f"TLS failed ({type(e).__name__}); check "
-                              "JUPYTERHUB_SSL_CLIENT_CA, _CERTFILE and _KEYFILE", cfg) from None
+            raise unreachable(
+                req.url,
+                f"TLS failed ({type(e).__name__}); check "
+                "JUPYTERHUB_SSL_CLIENT_CA, _CERTFILE and _KEYFILE",
+                cfg,
+            ) from None
         except requests.exceptions.ConnectTimeout:
-            raise unreachable(req.url, f"no connection within {cfg.connect_timeout}s "
-                              "(connect_timeout)", cfg) from None
+            raise unreachable(
+                req.url, f"no connection within {cfg.connect_timeout}s (connect_timeout)", cfg
+            ) from None
         except requests.exceptions.Timeout:
-            raise unreachable(req.url, f"no answer within {cfg.request_timeout}s "
-                              "(request_timeout)", cfg) from None
+            raise unreachable(
+                req.url, f"no answer within {cfg.request_timeout}s (request_timeout)", cfg
+            ) from None
         except requests.exceptions.ConnectionError as e:
             raise unreachable(req.url, _connection_cause(e), cfg) from None
         except requests.exceptions.RequestException as e:

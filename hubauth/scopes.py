@@ -88,7 +88,9 @@ def _grants(req: Scope, held: set[Scope], groups: frozenset[str], user: str) -> 
     elif req.filter == "user":
         owner = req.value
     # A group filter can only be resolved for the model's own user, whose groups we know.
-    return bool(owner) and owner == user and any(Scope(req.base, "group", g) in held for g in groups)
+    return (
+        bool(owner) and owner == user and any(Scope(req.base, "group", g) in held for g in groups)
+    )
 
 
 def check_scopes(

@@ -1,0 +1,141 @@
+"""``HubAuthMiddleware``: Hub authentication in front of any WSGI app.
+
+The caller's model is in ``environ["hubauth.user"]``; the OAuth callback and logout routes
+are answered by the middleware itself; ``public_paths`` pass through unauthenticated.
+The translation between WSGI and the core (:func:`view_from_environ`,
+:func:`decision_response`) is shared with the Flask extension.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ._flow import authenticate, callback, logout, redirect_with_slash, run_sync
+from ._view import Decision, RequestView
+from .auth import HubAuth
+from .cookies import parse_cookie_header
+from .oauth import HubOAuth
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["USER_KEY", "HubAuthMiddleware", "decision_response", "view_from_environ"]
+
+USER_KEY = "hubauth.user"
+
+_REASONS = {
+    200: "OK",
+    302: "Found",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+
+
+def view_from_environ(environ: WSGIEnvironment, *, xsrf_valid: bool = False) -> RequestView:
+    """The neutral view of a WSGI request (PEP 3333 environ)."""
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = str(environ["CONTENT_TYPE"])
+    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    # PEP 3333 hands the path as latin-1 decoded bytes; recover what the client sent.
+    path = path.encode("latin-1", "replace").decode("utf-8", "replace")
+    return RequestView(
+        method=str(environ.get("REQUEST_METHOD", "GET")).upper(),
+        path=urllib.parse.quote(path, safe="/%:@!$&'()*+,;=-._~"),
+        query=str(environ.get("QUERY_STRING", "")),
+        headers=headers,
+        cookies=parse_cookie_header(headers.get("cookie", "")),
+        scheme=str(environ.get("wsgi.url_scheme", "http")),
+        host=headers.get("host") or str(environ.get("SERVER_NAME", "")),
+        is_websocket=headers.get("upgrade", "").lower() == "websocket",
+        xsrf_valid=xsrf_valid,
+    )
+
+
+def decision_response(
+    decision: Decision, view: RequestView
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """``(status, headers, body)`` answering a decision that is not ``allow``."""
+    headers = [("Set-Cookie", c) for c in decision.cookies]
+    headers.append(("Cache-Control", "no-store"))
+    if decision.location:
+        headers.append(("Location", decision.location))
+        return decision.status, headers, b""
+    if decision.www_authenticate:
+        headers.append(("WWW-Authenticate", 'Bearer realm="JupyterHub"'))
+    ctype, body = decision.page(view)
+    headers += [("Content-Type", ctype), ("Content-Length", str(len(body)))]
+    return decision.status, headers, body
+
+
+def callback_path(auth: HubOAuth) -> str:
+    """The path part of the OAuth redirect URI: where the callback route lives."""
+    return urllib.parse.urlsplit(auth.oauth_redirect_uri).path
+
+
+def logout_path(auth: HubAuth) -> str:
+    return f"{auth.base_url}logout"
+
+
+class HubAuthMiddleware:
+    """Wrap a WSGI app so only callers the Hub vouches for (with the scopes) reach it."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        auth: HubAuth | None = None,
+        *,
+        scopes: Iterable[str] | None = None,
+        public_paths: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.auth = auth if auth is not None else HubOAuth()
+        self.scopes = None if scopes is None else frozenset(scopes)
+        self.public_paths = tuple(public_paths)
+
+    def is_public(self, path: str) -> bool:
+        """Exact matches, or everything under a public path that ends with ``/``."""
+        return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self.public_paths)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        auth = self.auth
+        view = view_from_environ(environ)
+        decision: Decision | None = None
+        if isinstance(auth, HubOAuth) and view.path == callback_path(auth):
+            decision = run_sync(auth, callback(auth, view))
+        elif isinstance(auth, HubOAuth) and view.path == logout_path(auth):
+            decision = logout(auth, view)
+        elif self.is_public(view.path):
+            environ[USER_KEY] = None
+            return self.app(environ, start_response)
+        else:
+            decision = redirect_with_slash(auth, view) or run_sync(
+                auth, authenticate(auth, view, self.scopes)
+            )
+        if decision.allowed:
+            environ[USER_KEY] = decision.user
+            return self.app(environ, _with_cookies(start_response, decision.cookies))
+        status, headers, body = decision_response(decision, view)
+        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        return [body]
+
+
+def _with_cookies(start_response: StartResponse, cookies: tuple[str, ...]) -> StartResponse:
+    if not cookies:
+        return start_response
+
+    def start(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
+        return start_response(status, [*headers, *(("Set-Cookie", c) for c in cookies)], exc_info)
+
+    return start
