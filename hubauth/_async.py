@@ -38,8 +38,8 @@ class AsyncDriver:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            # A private instance: its body limit must not leak into the app's shared client.
-            client = AsyncHTTPClient(force_instance=True, max_body_size=MAX_BODY_BYTES)
+            # A private instance: closing it (close()) must not close the app's shared client.
+            client = AsyncHTTPClient(force_instance=True)
             self._clients[loop] = client
         return client
 
@@ -48,6 +48,24 @@ class AsyncDriver:
         options: dict[str, Any] = {}
         if self._ssl is not None:
             options["ssl_options"] = self._ssl
+        body = bytearray()
+        too_big = False
+
+        def count(size: int) -> None:
+            nonlocal too_big
+            if size > MAX_BODY_BYTES:
+                too_big = True
+                raise _TooLargeError  # tornado aborts the download and closes the connection
+
+        def on_header(line: str) -> None:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length" and value.strip().isdigit():
+                count(int(value.strip()))
+
+        def on_chunk(chunk: bytes) -> None:
+            body.extend(chunk)
+            count(len(body))
+
         request = HTTPRequest(
             req.url,
             method=req.method,
@@ -57,6 +75,8 @@ class AsyncDriver:
             connect_timeout=cfg.connect_timeout,
             request_timeout=cfg.request_timeout,
             allow_nonstandard_methods=True,
+            header_callback=on_header,
+            streaming_callback=on_chunk,
             **options,
         )
         try:
@@ -72,30 +92,32 @@ class AsyncDriver:
             raise unreachable(req.url, "connection refused", cfg) from None
         except (ConnectionResetError, BrokenPipeError):
             raise unreachable(req.url, "connection reset", cfg) from None
-        except HTTPClientError as e:
-            raise unreachable(req.url, _cause(e.code, e.message, cfg), cfg) from None
-        except OSError as e:
-            raise unreachable(req.url, e.strerror or type(e).__name__, cfg) from None
         except Exception as e:
-            # tornado reports a body over max_body_size, or a stream closed early, this way.
-            if "body" in str(e).lower() and "large" in str(e).lower():
+            if too_big:
                 raise too_large(req.url) from None
+            if isinstance(e, HTTPClientError):
+                raise unreachable(req.url, _cause(e.code, e.message, cfg), cfg) from None
+            if isinstance(e, OSError):
+                raise unreachable(req.url, e.strerror or type(e).__name__, cfg) from None
             raise unreachable(req.url, type(e).__name__, cfg) from None
+        if too_big:
+            raise too_large(req.url)
         if r.code == 599:
             err = r.error
             if isinstance(err, HTTPClientError):
                 raise unreachable(req.url, _cause(err.code, err.message, cfg), cfg)
             raise unreachable(req.url, type(err).__name__ if err else "no answer", cfg)
-        body = r.body or b""
-        if len(body) > MAX_BODY_BYTES:
-            raise too_large(req.url)
         headers = {k.lower(): v for k, v in r.headers.get_all()}
-        return HubResponse(r.code, headers, body)
+        return HubResponse(r.code, headers, bytes(body))
 
     def close(self) -> None:
         for client in list(self._clients.values()):
             client.close()
         self._clients.clear()
+
+
+class _TooLargeError(Exception):
+    """Raised inside tornado's callbacks to stop reading a body over the limit."""
 
 
 def _cause(code: int, message: str | None, cfg: Config) -> str:

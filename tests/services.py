@@ -1,0 +1,177 @@
+"""The same small service written for each adapter, served on 127.0.0.1 in a thread.
+
+Routes under the prefix ``/services/test-service/``: ``page`` (any caller with the access
+scope), ``scoped`` (needs ``read:users``), ``post`` (POST, protected), ``public`` (no auth),
+plus the adapter's ``oauth_callback`` and ``logout``. Each protected route answers
+``{"name": ..., "kind": ...}`` of the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from hubauth.auth import HubAuth
+from hubauth.oauth import HubOAuth
+
+PREFIX = "/services/test-service/"
+ADAPTERS = ("tornado", "flask", "wsgi")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def _me(user: dict[str, Any]) -> dict[str, Any]:
+    return {"name": user["name"], "kind": user.get("kind")}
+
+
+def tornado_app(auth: HubAuth) -> Any:
+    from tornado.web import Application, RequestHandler, authenticated
+
+    from hubauth.tornado import (
+        HubAuthenticated,
+        HubOAuthCallbackHandler,
+        HubOAuthenticated,
+        HubOAuthLogoutHandler,
+    )
+
+    base = HubOAuthenticated if isinstance(auth, HubOAuth) else HubAuthenticated
+
+    class Page(base):  # type: ignore[valid-type,misc]
+        @authenticated
+        def get(self) -> None:
+            self.write(_me(self.current_user))
+
+    class Scoped(Page):
+        hub_scopes = frozenset({"read:users"})
+
+    class Post(base):  # type: ignore[valid-type,misc]
+        @authenticated
+        def post(self) -> None:
+            self.write(_me(self.current_user))
+
+    class Public(RequestHandler):
+        def get(self) -> None:
+            self.write({"public": True})
+
+    return Application(
+        [
+            (PREFIX + "public", Public),
+            (PREFIX + "oauth_callback", HubOAuthCallbackHandler),
+            (PREFIX + "logout", HubOAuthLogoutHandler),
+            (PREFIX + "scoped", Scoped),
+            (PREFIX + "post", Post),
+            (PREFIX.rstrip("/") + r"/?(?:page)?", Page),
+        ],
+        hub_auth=auth,
+    )
+
+
+def flask_app(auth: HubAuth) -> Any:
+    from flask import Flask, g
+
+    from hubauth.flask import FlaskHubAuth, hub_authenticated
+
+    app = Flask("test-service")
+    FlaskHubAuth(app, auth=auth)
+
+    @app.route(PREFIX.rstrip("/"), strict_slashes=False)
+    @app.route(PREFIX + "page")
+    @hub_authenticated
+    def page() -> Any:
+        return _me(g.hub_user)
+
+    @app.route(PREFIX + "scoped")
+    @hub_authenticated(scopes=["read:users"])
+    async def scoped() -> Any:  # an async view, on purpose
+        return _me(g.hub_user)
+
+    @app.route(PREFIX + "post", methods=["POST"])
+    @hub_authenticated
+    def post() -> Any:
+        return _me(g.hub_user)
+
+    @app.route(PREFIX + "public")
+    def public() -> Any:
+        return {"public": True}
+
+    return app
+
+
+def wsgi_app(auth: HubAuth) -> Any:
+    from hubauth.wsgi import HubAuthMiddleware
+
+    def inner(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        user = environ.get("hubauth.user")
+        if path == PREFIX + "public":
+            body: dict[str, Any] = {"public": True}
+        else:
+            body = _me(user)
+        data = json.dumps(body).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [data]
+
+    scoped = HubAuthMiddleware(inner, auth, scopes=["read:users"])
+    default = HubAuthMiddleware(inner, auth, public_paths=[PREFIX + "public"])
+
+    def route(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        app = scoped if environ["PATH_INFO"] == PREFIX + "scoped" else default
+        return app(environ, start_response)
+
+    return route
+
+
+@contextmanager
+def serve(adapter: str, auth: HubAuth, port: int) -> Iterator[str]:
+    """Run the service for ``adapter`` on 127.0.0.1:port; yield its origin."""
+    if adapter == "tornado":
+        started = threading.Event()
+        holder: dict[str, Any] = {}
+
+        def run() -> None:
+            async def main() -> None:
+                server = tornado_app(auth).listen(port, "127.0.0.1")
+                holder["stop"] = asyncio.Event()
+                holder["loop"] = asyncio.get_running_loop()
+                started.set()
+                await holder["stop"].wait()
+                server.stop()
+                await server.close_all_connections()
+
+            asyncio.run(main())
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        started.wait(10)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            holder["loop"].call_soon_threadsafe(holder["stop"].set)
+            thread.join(10)
+        return
+    app = flask_app(auth) if adapter == "flask" else wsgi_app(auth)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
