@@ -158,7 +158,10 @@ def test_api_token_in_header(svc: Service) -> None:
     token = svc.hub.add_user("bob")
     for scheme in ("token", "Bearer", "TOKEN"):
         r = requests.get(
-            svc.page(), headers={"Authorization": f"{scheme} {token}"}, allow_redirects=False
+            svc.page(),
+            headers={"Authorization": f"{scheme} {token}"},
+            allow_redirects=False,
+            timeout=30,
         )
         assert r.status_code == 200 and r.json()["name"] == "bob"
         assert "Set-Cookie" not in r.headers  # a header token never becomes a cookie
@@ -166,7 +169,10 @@ def test_api_token_in_header(svc: Service) -> None:
 
 def test_unknown_token_is_401_with_www_authenticate(svc: Service) -> None:
     r = requests.get(
-        svc.page(), headers={"Authorization": "token unknown-token"}, allow_redirects=False
+        svc.page(),
+        headers={"Authorization": "token unknown-token"},
+        allow_redirects=False,
+        timeout=30,
     )
     assert r.status_code == 401
     assert "Bearer" in r.headers.get("WWW-Authenticate", "")
@@ -177,13 +183,15 @@ def test_unknown_token_is_401_with_www_authenticate(svc: Service) -> None:
     "header", ["token", "token ", "Basic Zm9vOmJhcg==", "token " + "x" * 10_000]
 )
 def test_malformed_authorization_is_a_clear_401(svc: Service, header: str) -> None:
-    r = requests.get(svc.page(), headers={"Authorization": header}, allow_redirects=False)
+    r = requests.get(
+        svc.page(), headers={"Authorization": header}, allow_redirects=False, timeout=30
+    )
     assert r.status_code == 401
 
 
 def test_service_token_is_a_service_model(svc: Service) -> None:
     token = svc.hub.add_service("other", scopes=["access:services"])
-    r = requests.get(svc.page(), headers={"Authorization": f"token {token}"})
+    r = requests.get(svc.page(), headers={"Authorization": f"token {token}"}, timeout=30)
     assert r.json() == {"name": "other", "kind": "service"}
 
 
@@ -196,7 +204,10 @@ def test_token_in_url_is_ignored_by_default(svc: Service) -> None:
 def test_missing_scope_is_403_never_a_redirect(svc: Service) -> None:
     token = svc.hub.add_user("carol")  # access:services only, no read:users
     r = requests.get(
-        svc.page("scoped"), headers={"Authorization": f"token {token}"}, allow_redirects=False
+        svc.page("scoped"),
+        headers={"Authorization": f"token {token}"},
+        allow_redirects=False,
+        timeout=30,
     )
     assert r.status_code == 403
     b = browser()
@@ -204,13 +215,15 @@ def test_missing_scope_is_403_never_a_redirect(svc: Service) -> None:
     assert r.status_code == 403 and "carol" in r.text
     assert all(h.status_code == 302 for h in r.history)
     rich = svc.hub.add_user("dave", scopes=["access:services", "read:users"])
-    r = requests.get(svc.page("scoped"), headers={"Authorization": f"token {rich}"})
+    r = requests.get(svc.page("scoped"), headers={"Authorization": f"token {rich}"}, timeout=30)
     assert r.status_code == 200
 
 
 def test_user_without_access_scope_is_403(svc: Service) -> None:
     token = svc.hub.add_user("eve", scopes=["read:users:name"])
-    r = requests.get(svc.page(), headers={"Authorization": f"token {token}"}, allow_redirects=False)
+    r = requests.get(
+        svc.page(), headers={"Authorization": f"token {token}"}, allow_redirects=False, timeout=30
+    )
     assert r.status_code == 403
 
 
@@ -228,7 +241,7 @@ def test_user_without_access_scope_is_403(svc: Service) -> None:
 def test_api_style_requests_get_401_and_no_state_cookie(
     svc: Service, headers: dict[str, str]
 ) -> None:
-    r = requests.get(svc.page(), headers=headers, allow_redirects=False)
+    r = requests.get(svc.page(), headers=headers, allow_redirects=False, timeout=30)
     assert r.status_code == 401
     assert "Set-Cookie" not in r.headers
 
@@ -264,7 +277,10 @@ def test_cookie_for_another_service_does_not_authenticate(svc: Service, fake_hub
     )
     forged = other.cookies.encode("login", other.cookie_name, {"t": fake_hub.add_user("mallory")})
     r = requests.get(
-        svc.page(), cookies={svc.auth.cookie_name: forged}, headers={"Accept": "application/json"}
+        svc.page(),
+        cookies={svc.auth.cookie_name: forged},
+        headers={"Accept": "application/json"},
+        timeout=30,
     )
     assert r.status_code == 401
 
@@ -276,6 +292,7 @@ def test_malformed_cookie_header_is_harmless(svc: Service) -> None:
             "Cookie": 'a=b; ;;=; "x"; ' + svc.auth.cookie_name + '="garbage',
             "Accept": "application/json",
         },
+        timeout=30,
     )
     assert r.status_code == 401
 
@@ -365,6 +382,7 @@ def test_token_post_needs_no_origin(svc: Service) -> None:
     r = requests.post(
         svc.page("post"),
         headers={"Authorization": f"token {token}", "Sec-Fetch-Site": "cross-site"},
+        timeout=30,
     )
     assert r.status_code == 200
 
@@ -400,9 +418,9 @@ def test_tokens_never_logged(svc: Service, caplog: pytest.LogCaptureFixture) -> 
     b = browser()
     log_in(svc, b)
     token = svc.hub.add_user("bob")
-    requests.get(svc.page(), headers={"Authorization": f"token {token}"})
+    requests.get(svc.page(), headers={"Authorization": f"token {token}"}, timeout=30)
     svc.hub.fault = "status"
-    requests.get(svc.page(), headers={"Authorization": f"token {token}x"})
+    requests.get(svc.page(), headers={"Authorization": f"token {token}x"}, timeout=30)
     svc.hub.fault = None
     logged = svc.auth.read_login_cookie([login_cookie(svc, b)])
     assert logged is not None
