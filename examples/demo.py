@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html.parser
 import json
 import os
 import secrets
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,13 +36,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _gunicorn(module: str, folder: str, port: int) -> list[str]:
+    bind = f"127.0.0.1:{port}"
+    return [sys.executable, "-m", "gunicorn", "-w", "4", "-b", bind, "--chdir", folder, module]
+
+
 def services(admin_token: str) -> list[dict[str, object]]:
     """Every example service, as the Hub should run it."""
+    secret = {"HUBAUTH_COOKIE_SECRET": secrets.token_hex(32)}
+    flask_port, wsgi_port = free_port(), free_port()
     return [
         {
             "name": "whoami-api",
             "url": f"http://127.0.0.1:{free_port()}",
             "command": [sys.executable, str(HERE / "whoami-api" / "whoami_api.py")],
+        },
+        {
+            "name": "whoami-tornado",
+            "url": f"http://127.0.0.1:{free_port()}",
+            "command": [sys.executable, str(HERE / "whoami-tornado" / "whoami_tornado.py")],
+        },
+        {
+            "name": "whoami-flask",
+            "url": f"http://127.0.0.1:{flask_port}",
+            "command": _gunicorn("whoami_flask:app", str(HERE / "whoami-flask"), flask_port),
+            "environment": secret,
+        },
+        {
+            "name": "whoami-wsgi",
+            "url": f"http://127.0.0.1:{wsgi_port}",
+            "command": _gunicorn("whoami_wsgi:app", str(HERE / "whoami-wsgi"), wsgi_port),
+            "environment": secret,
         },
         {
             # Not an example: the demo's own hand on the Hub, for --check.
@@ -155,8 +181,80 @@ def check_whoami_api(url: str, admin: requests.Session) -> str:
     return ""
 
 
+class _Form(html.parser.HTMLParser):
+    """The first form of a page: its action and the fields a browser would submit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self.done = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if self.done:
+            return
+        if tag == "form" and self.action is None:
+            self.action = a.get("action", "")
+        elif tag in ("input", "button") and self.action is not None and a.get("name"):
+            kind = a.get("type", "text").lower()
+            if kind in ("checkbox", "radio") and "checked" not in a:
+                return
+            self.fields.setdefault(a["name"], a.get("value", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self.action is not None:
+            self.done = True
+
+
+def browse(session: requests.Session, url: str) -> requests.Response:
+    """Follow a browser navigation, submitting the Hub's login and consent forms."""
+    r = session.get(url, timeout=15)
+    for _ in range(4):
+        path = urllib.parse.urlsplit(r.url).path
+        if r.status_code != 200 or not (path.endswith("/hub/login") or "oauth2/authorize" in path):
+            return r
+        form = _Form()
+        form.feed(r.text)
+        target = urllib.parse.urljoin(r.url, form.action or r.url)
+        r = session.post(target, data=form.fields, timeout=15)
+    return r
+
+
+def check_browser_login(service: str) -> Callable[[str, requests.Session], str]:
+    """Log in as a fresh user through the Hub and land on a deep link of ``service``."""
+
+    def check(url: str, admin: requests.Session) -> str:
+        user = f"demo-{secrets.token_hex(3)}"
+        b = requests.Session()
+        b.headers["Accept"] = "text/html"
+        deep = f"{url}/services/{service}/deep/link?q=1"
+        wait_service(f"{url}/services/{service}/")
+        r = b.get(f"{url}/hub/login", timeout=15)
+        form = _Form()
+        form.feed(r.text)
+        fields = {**form.fields, "username": user, "password": "x"}
+        b.post(urllib.parse.urljoin(r.url, form.action or r.url), data=fields, timeout=15)
+        r = browse(b, deep)
+        if r.status_code != 200:
+            return f"login ended with {r.status_code} at {r.url}: {r.text[:200]}"
+        if r.url != deep:
+            return f"login landed on {r.url}, not {deep}"
+        if user not in r.text:
+            return f"the page does not name {user}: {r.text[:200]}"
+        api = requests.get(deep, headers={"Accept": "application/json"}, timeout=15)
+        if api.status_code != 401:
+            return f"an API call without credentials answered {api.status_code}, expected 401"
+        return ""
+
+    return check
+
+
 CHECKS: dict[str, Callable[[str, requests.Session], str]] = {
     "whoami-api": check_whoami_api,
+    "whoami-tornado": check_browser_login("whoami-tornado"),
+    "whoami-flask": check_browser_login("whoami-flask"),
+    "whoami-wsgi": check_browser_login("whoami-wsgi"),
 }
 
 
@@ -196,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\n[demo] JupyterHub is running at {url}/hub/ — log in with any name.\n"
             f"[demo] Examples:\n"
-            f"[demo]   whoami-api  {url}/services/whoami-api/  (token only: get a token at "
+            f"[demo]   whoami-tornado  {url}/services/whoami-tornado/\n"
+            f"[demo]   whoami-flask    {url}/services/whoami-flask/  (gunicorn, 4 workers)\n"
+            f"[demo]   whoami-wsgi     {url}/services/whoami-wsgi/   (gunicorn, 4 workers)\n"
+            f"[demo]   whoami-api      {url}/services/whoami-api/    (token only: get a token at "
             f"{url}/hub/token, then curl -H 'Authorization: token <it>' that URL)\n"
             "[demo] Ctrl-C stops everything.\n",
             flush=True,

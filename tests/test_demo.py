@@ -21,5 +21,6 @@ def test_demo_check_logs_in_through_every_example() -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "[demo] whoami-api: ok" in run.stdout
+    for example in ("whoami-api", "whoami-tornado", "whoami-flask", "whoami-wsgi"):
+        assert f"[demo] {example}: ok" in run.stdout, run.stdout
     assert "FAILED" not in run.stdout

@@ -12,7 +12,7 @@ c.JupyterHub.services = [
     {
         "name": "whoami-api",
         "url": "http://127.0.0.1:10101",
-        "command": [sys.executable, str(Path(__file__).parent / "whoami_api.py")],
+        "command": [sys.executable, str(Path(__file__).resolve().parent / "whoami_api.py")],
     }
 ]
 # Users may call the service with their own tokens.
