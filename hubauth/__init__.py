@@ -2,7 +2,8 @@
 
 Drop-in for ``jupyterhub.services.auth``: ``HubAuth``, ``HubOAuth``, the Tornado mixins
 (imported lazily, so token-only services never import tornado.web), Flask and WSGI adapters
-in :mod:`hubauth.flask` and :mod:`hubauth.wsgi`.
+in :mod:`hubauth.flask` and :mod:`hubauth.wsgi`, and a Hub REST client (``HubAPI``,
+``AsyncHubAPI``) for services that act on the Hub.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from .scopes import check_scopes as check_scopes
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncHubAPI",
     "ConfigError",
+    "HubAPI",
     "HubAPIError",
     "HubAuth",
     "HubAuthError",
@@ -40,6 +43,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "HubAPI": "hubauth.api",
+    "AsyncHubAPI": "hubauth.api",
     "HubOAuth": "hubauth.oauth",
     "HubAuthenticated": "hubauth.tornado",
     "HubOAuthenticated": "hubauth.tornado",
