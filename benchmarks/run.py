@@ -20,6 +20,7 @@ import logging
 import os
 import platform
 import pstats
+import secrets
 import statistics
 import subprocess
 import sys
@@ -37,7 +38,8 @@ from stubhub import StubHub, user_model
 
 HERE = Path(__file__).resolve().parent
 SERVICE_TOKEN = "service-token-" + "s" * 32
-USER_TOKEN = "user-token-" + "a" * 32
+# One known token per library, shaped like a Hub token (32 hex characters).
+USER_TOKENS = {lib: secrets.token_hex(16) for lib in ("hubauth", "jupyterhub")}
 LIBS = ("hubauth", "jupyterhub")
 MB = 1024 * 1024
 
@@ -148,12 +150,11 @@ def bench_sync_hits(hub: StubHub, counts: Counts) -> dict[str, Any]:
     auths = {lib: make_auth(lib, hub.api_url) for lib in LIBS}
     loops: dict[str, Callable[[int], float]] = {}
     for lib, auth in auths.items():
-        model = auth.user_for_token(USER_TOKEN)  # the one miss: fills the cache
+        model = auth.user_for_token(USER_TOKENS[lib])  # the one miss: fills the cache
         assert model is not None and model["name"] == "alice", (lib, model)
         f = auth.user_for_token
 
-        def run(n: int, f: Callable[[str], Any] = f) -> float:
-            tok = USER_TOKEN
+        def run(n: int, f: Callable[[str], Any] = f, tok: str = USER_TOKENS[lib]) -> float:
             t = time.perf_counter()
             for _ in range(n):
                 f(tok)
@@ -166,12 +167,12 @@ def bench_sync_hits(hub: StubHub, counts: Counts) -> dict[str, Any]:
     for _ in range(counts.repeats):  # interleaved, so drift hits both alike
         for lib in LIBS:
             samples[lib].append(loops[lib](sizes[lib]))
-    hub_requests = hub.by_token[USER_TOKEN]
+    hub_requests = {lib: hub.by_token[USER_TOKENS[lib]] for lib in LIBS}
     for auth in auths.values():
         close_sync(auth)
     hub.reset_counts()
     out: dict[str, Any] = {lib: asdict(summarize(samples[lib], sizes[lib])) for lib in LIBS}
-    out["hub_requests"] = hub_requests  # 1 per library: everything after the first call hit
+    out["hub_requests"] = hub_requests  # 1 each: every call after the first was a hit
     return out
 
 
@@ -180,12 +181,11 @@ def bench_async_hits(hub: StubHub, counts: Counts) -> dict[str, Any]:
         auths = {lib: make_auth(lib, hub.api_url) for lib in LIBS}
         loops: dict[str, Callable[[int], Awaitable[float]]] = {}
         for lib, auth in auths.items():
-            model = await auth.user_for_token(USER_TOKEN, sync=False)
+            model = await auth.user_for_token(USER_TOKENS[lib], sync=False)
             assert model is not None and model["name"] == "alice", (lib, model)
             f = auth.user_for_token
 
-            async def run(n: int, f: Callable[..., Any] = f) -> float:
-                tok = USER_TOKEN
+            async def run(n: int, f: Callable[..., Any] = f, tok: str = USER_TOKENS[lib]) -> float:
                 t = time.perf_counter()
                 for _ in range(n):
                     await f(tok, sync=False)
@@ -201,7 +201,7 @@ def bench_async_hits(hub: StubHub, counts: Counts) -> dict[str, Any]:
         for auth in auths.values():
             await close_async(auth)
         out: dict[str, Any] = {lib: asdict(summarize(samples[lib], sizes[lib])) for lib in LIBS}
-        out["hub_requests"] = hub.by_token[USER_TOKEN]
+        out["hub_requests"] = {lib: hub.by_token[USER_TOKENS[lib]] for lib in LIBS}
         return out
 
     try:
@@ -213,12 +213,13 @@ def bench_async_hits(hub: StubHub, counts: Counts) -> dict[str, Any]:
 def profile_sync_hit(hub: StubHub, calls: int = 50_000) -> str:
     """cProfile of hubauth's sync cache hit: where its microseconds go."""
     auth = make_auth("hubauth", hub.api_url)
-    auth.user_for_token(USER_TOKEN)
+    tok = USER_TOKENS["hubauth"]
+    auth.user_for_token(tok)
     f = auth.user_for_token
     prof = cProfile.Profile()
     prof.enable()
     for _ in range(calls):
-        f(USER_TOKEN)
+        f(tok)
     prof.disable()
     close_sync(auth)
     hub.reset_counts()
@@ -339,7 +340,7 @@ def bench_single_flight(hub: StubHub, counts: Counts) -> dict[str, Any]:
             # one call: JupyterHub sets up its background thread lazily, on first use.
             auth = make_auth(lib, hub.api_url)
             cold = threads(lib, auth, "cold")
-            auth.user_for_token(USER_TOKEN)
+            auth.user_for_token(USER_TOKENS[lib])
             warm = threads(lib, auth, "warm")
             close_sync(auth)
             return {**warm, "cold": cold}
@@ -783,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
     res: dict[str, Any] = {}
-    with StubHub({USER_TOKEN: user_model("alice")}) as hub:
+    with StubHub({tok: user_model("alice") for tok in USER_TOKENS.values()}) as hub:
         steps: list[tuple[str, str, Callable[[], Any]]] = [
             ("sync", "sync_hit", lambda: bench_sync_hits(hub, counts)),
             ("async", "async_hit", lambda: bench_async_hits(hub, counts)),
