@@ -73,7 +73,8 @@ def clean_token(token: object) -> str | None:
     token = token.strip()
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
-    if not all("!" <= c <= "~" for c in token):
+    # Printable ASCII without spaces ("!" to "~"): a cheap test, as it runs on every request.
+    if not token.isascii() or not token.isprintable() or " " in token:
         return None
     return token
 

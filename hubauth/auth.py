@@ -13,7 +13,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from . import _protocol
 from ._async import AsyncDriver
 from ._sync import SyncDriver
-from .cache import TokenCache
+from .cache import MISS, TokenCache
 from .config import Config, load_config
 from .scopes import check_scopes
 
@@ -147,24 +147,34 @@ class HubAuth:
             return self._user_for_token_async(clean, use_cache, session_id)
         if clean is None:
             return None
-        req = _protocol.user_request(self.config.api_url, clean)
+        key = self._key(clean, session_id)
+        if use_cache:
+            cached = self.cache.get(key)
+            if cached is not MISS:
+                return cached  # type: ignore[no-any-return]
 
         def load() -> Model | None:
+            req = _protocol.user_request(self.config.api_url, clean)
             return _protocol.read_user_reply(req, self._sync.send(req))
 
-        return self.cache.load_sync(self._key(clean, session_id), load, use_cache=use_cache)
+        return self.cache.load_sync(key, load, use_cache=use_cache)
 
     async def _user_for_token_async(
         self, clean: str | None, use_cache: bool, session_id: str
     ) -> Model | None:
         if clean is None:
             return None
-        req = _protocol.user_request(self.config.api_url, clean)
+        key = self._key(clean, session_id)
+        if use_cache:
+            cached = self.cache.get(key)
+            if cached is not MISS:
+                return cached  # type: ignore[no-any-return]
 
         async def load() -> Model | None:
+            req = _protocol.user_request(self.config.api_url, clean)
             return _protocol.read_user_reply(req, await self._async.send(req))
 
-        return await self.cache.load_async(self._key(clean, session_id), load, use_cache=use_cache)
+        return await self.cache.load_async(key, load, use_cache=use_cache)
 
     @staticmethod
     def _key(token: str, session_id: object) -> tuple[str, str]:

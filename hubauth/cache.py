@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from cachetools import TLRUCache
 
@@ -28,27 +28,73 @@ AsyncLoader = Callable[[], Awaitable["Model | None"]]
 _MISS: Any = object()
 
 
+def _expiry(_key: object, entry: _Entry, _now: float) -> float:
+    return entry.expires
+
+
 def token_digest(token: str) -> str:
     """The SHA-256 hex digest standing for a token wherever a name for it is needed."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _copy(value: Model | None) -> Model | None:
-    """A fresh copy of a cached model (or None), so callers cannot alter what the cache holds."""
-    return None if value is None else _copy_json(value)
-
-
 def _copy_json(value: Any) -> Any:
-    """A fresh copy of a JSON value, so callers cannot alter what the cache holds."""
-    if isinstance(value, dict):
+    """A fresh copy of a JSON value (dicts and lists copied, strings and numbers shared)."""
+    kind = type(value)
+    if kind is dict:
         return {k: _copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if kind is list:
         return [_copy_json(v) for v in value]
     return value
 
 
+def _fresh(value: Model | None) -> Model | None:
+    """A copy of a model just loaded, for one caller."""
+    return None if value is None else cast(Model, _copy_json(value))
+
+
+class _Entry(NamedTuple):
+    """A cached answer, when it expires, and which of its values a caller could mutate:
+    ``flat`` lists of plain values (a shallow copy will do) and ``nested`` containers.
+    """
+
+    expires: float
+    model: Model | None
+    flat: tuple[str, ...]
+    nested: tuple[str, ...]
+
+
+def _entry(expires: float, model: Model | None) -> _Entry:
+    flat: list[str] = []
+    nested: list[str] = []
+    for k, v in (model or {}).items():
+        if type(v) is list and not any(type(i) in (list, dict) for i in v):
+            flat.append(k)
+        elif type(v) in (list, dict):
+            nested.append(k)
+    return _Entry(expires, model, tuple(flat), tuple(nested))
+
+
+def _thaw(entry: _Entry) -> Model | None:
+    """A copy of a cached model that shares nothing mutable with the cache; cheap, as it
+    runs on every hit: only the list and dict values are copied.
+    """
+    model = entry.model
+    if model is None:
+        return None
+    out = model.copy()
+    for k in entry.flat:
+        out[k] = model[k].copy()
+    for k in entry.nested:
+        out[k] = _copy_json(model[k])
+    return out
+
+
 class TokenCache:
-    """Hub answers per (token digest, session-id digest); bounded LRU with per-entry TTL."""
+    """Hub answers per (token digest, session-id digest), bounded, with per-entry TTL.
+
+    ``cachetools.TLRUCache`` holds the entries and decides what to drop when full; a plain
+    dict indexes the same entries so that a cache hit reads without taking the lock.
+    """
 
     def __init__(
         self,
@@ -60,15 +106,15 @@ class TokenCache:
     ) -> None:
         self.max_age = max_age
         self.negative_max_age = min(negative_max_age, max_age)
-        self._data: TLRUCache[CacheKey, Model | None] = TLRUCache(
-            maxsize=maxsize, ttu=self._expires, timer=timer
+        self._timer = timer
+        self._store: TLRUCache[CacheKey, _Entry] = TLRUCache(
+            maxsize=maxsize, ttu=_expiry, timer=timer
         )
+        self._index: dict[CacheKey, _Entry] = {}
+        self._slack = max(16, maxsize // 10)
         self._lock = threading.Lock()
         self._threads: dict[CacheKey, Future[Model | None]] = {}
         self._tasks: dict[tuple[CacheKey, int], asyncio.Future[Model | None]] = {}
-
-    def _expires(self, _key: CacheKey, value: Model | None, now: float) -> float:
-        return now + (self.max_age if value is not None else self.negative_max_age)
 
     @staticmethod
     def key(token: str, session_id: str = "") -> CacheKey:
@@ -77,54 +123,67 @@ class TokenCache:
 
     def __len__(self) -> int:
         with self._lock:
-            self._data.expire()
-            return len(self._data)
+            self._store.expire()
+            return len(self._store)
 
     @property
     def maxsize(self) -> int:
-        return int(self._data.maxsize)
+        return int(self._store.maxsize)
 
     def get(self, key: CacheKey) -> Any:
-        """The cached answer (a model copy or ``None``), or the ``MISS`` sentinel."""
-        with self._lock:
-            value = self._data.get(key, _MISS)
-        return value if value is _MISS else _copy(value)
+        """The cached answer (a model copy or ``None``), or the ``MISS`` sentinel. Lock-free."""
+        entry = self._index.get(key)
+        if entry is None or entry.expires <= self._timer():
+            return _MISS
+        return _thaw(entry)
 
     def put(self, key: CacheKey, value: Model | None) -> None:
-        if self.max_age <= 0 or (value is None and self.negative_max_age <= 0):
+        ttl = self.max_age if value is not None else self.negative_max_age
+        if ttl <= 0:
             return
+        entry = _entry(self._timer() + ttl, _fresh(value))
         with self._lock:
-            self._data[key] = _copy(value)
+            self._store[key] = entry
+            self._index[key] = entry
+            if len(self._index) > len(self._store) + self._slack:
+                # The store dropped entries (full or expired): drop them from the index too.
+                self._store.expire()
+                self._index = dict(self._store.items())
 
     def evict(self, token: str) -> int:
         """Forget every cached answer about ``token`` (all session ids); return how many."""
         digest = token_digest(token)
         with self._lock:
-            keys = [k for k in list(self._data.keys()) if k[0] == digest]
+            keys = [k for k in self._index if k[0] == digest]
             for k in keys:
-                self._data.pop(k, None)
+                self._store.pop(k, None)
+                self._index.pop(k, None)
         return len(keys)
 
     def clear(self) -> None:
         with self._lock:
-            self._data.clear()
+            self._store.clear()
+            self._index = {}
 
     def load_sync(self, key: CacheKey, loader: Loader, *, use_cache: bool = True) -> Model | None:
         """Answer from the cache, or run ``loader`` once however many threads ask at once."""
         if not use_cache:
             value = loader()
             self.put(key, value)
-            return _copy(value)
+            return _fresh(value)
+        cached = self.get(key)
+        if cached is not _MISS:
+            return cached  # type: ignore[no-any-return]
         with self._lock:
-            cached = self._data.get(key, _MISS)
+            cached = self.get(key)  # a load may have finished since the look above
             if cached is not _MISS:
-                return _copy(cached)
+                return cached  # type: ignore[no-any-return]
             flight = self._threads.get(key)
             leader = flight is None
             if flight is None:
                 flight = self._threads[key] = Future()
         if not leader:
-            return _copy(flight.result())
+            return _fresh(flight.result())
         try:
             value = loader()
         except BaseException as e:
@@ -133,7 +192,7 @@ class TokenCache:
         else:
             self.put(key, value)
             flight.set_result(value)
-            return _copy(value)
+            return _fresh(value)
         finally:
             with self._lock:
                 self._threads.pop(key, None)
@@ -145,7 +204,7 @@ class TokenCache:
         if not use_cache:
             value = await loader()
             self.put(key, value)
-            return _copy(value)
+            return _fresh(value)
         cached = self.get(key)
         if cached is not _MISS:
             return cached  # type: ignore[no-any-return]
@@ -154,7 +213,7 @@ class TokenCache:
         flight = self._tasks.get(slot)
         if flight is not None:
             try:
-                return _copy(await asyncio.shield(flight))
+                return _fresh(await asyncio.shield(flight))
             except asyncio.CancelledError:
                 if not flight.cancelled():
                     raise
@@ -174,7 +233,7 @@ class TokenCache:
         else:
             self.put(key, value)
             flight.set_result(value)
-            return _copy(value)
+            return _fresh(value)
         finally:
             self._tasks.pop(slot, None)
 

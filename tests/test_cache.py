@@ -219,3 +219,35 @@ def test_single_flight_tasks_errors_not_cached() -> None:
 
     assert all(isinstance(r, OSError) for r in asyncio.run(main()))
     assert cache.get(cache.key("t")) is MISS
+
+
+def test_the_read_index_stays_bounded_and_agrees_with_the_store() -> None:
+    clock = Clock()
+    cache = TokenCache(maxsize=50, max_age=100, timer=clock)
+    for i in range(2000):
+        cache.put(cache.key(f"token-{i}"), {"name": f"u{i}", "scopes": []})
+        assert len(cache._index) <= 50 + cache._slack
+    assert len(cache) == 50
+    # What the store dropped is gone for readers too, even if the index still held it.
+    assert cache.get(cache.key("token-0")) is MISS or cache.key("token-0") in cache._store
+    assert cache.get(cache.key("token-1999"))["name"] == "u1999"
+    clock.now += 101
+    assert cache.get(cache.key("token-1999")) is MISS
+
+
+def test_nested_values_are_copied_too() -> None:
+    cache = TokenCache()
+    key = cache.key("t")
+    cache.put(
+        key, {"name": "a", "scopes": ["x"], "servers": {"": {"ready": True}}, "l": [{"a": 1}]}
+    )
+    got = cache.get(key)
+    got["servers"][""]["ready"] = False
+    got["l"][0]["a"] = 2
+    got["scopes"].append("y")
+    assert cache.get(key) == {
+        "name": "a",
+        "scopes": ["x"],
+        "servers": {"": {"ready": True}},
+        "l": [{"a": 1}],
+    }

@@ -215,3 +215,10 @@ def test_redirect_mismatch_names_the_callback_variable() -> None:
 def test_token_endpoint_5xx() -> None:
     with pytest.raises(HubResponseError, match="503"):
         p.read_token_reply(_token_req(), reply(503, b"down"))
+
+
+@given(st.text(max_size=60))
+def test_fuzz_clean_token_accepts_exactly_printable_ascii(text: str) -> None:
+    stripped = text.strip()
+    expected = bool(stripped) and all("!" <= c <= "~" for c in stripped)
+    assert (p.clean_token(text) is not None) is expected
