@@ -285,9 +285,11 @@ def authenticate(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None 
                 return Decision(
                     kind="refuse",
                     status=403,
-                    message="Cross-site request refused: a cookie-authenticated "
-                    f"{view.method} needs same-origin evidence (an Origin header, "
-                    "Sec-Fetch-Site, or an XSRF token), or an Authorization header.",
+                    message=f"Cross-site request refused: this {view.method} came with only "
+                    "the login cookie and no sign that it was sent from this service's own "
+                    "pages (a same-origin Origin or Sec-Fetch-Site header, or an XSRF "
+                    "token). Send it from the service's pages, or with an Authorization "
+                    "header.",
                 )
             try:
                 model = yield LookupUser(token, view.cookie(SESSION_COOKIE))

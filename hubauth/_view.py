@@ -20,6 +20,7 @@ __all__ = [
     "is_api_request",
     "is_navigation",
     "safe_next_url",
+    "wants_page",
 ]
 
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -87,7 +88,7 @@ class Decision:
 
     def page(self, view: RequestView) -> tuple[str, bytes]:
         """``(content type, body)`` saying why: JSON for API requests, else a small page."""
-        if is_api_request(view) or view.is_websocket:
+        if not wants_page(view):
             body = json.dumps({"status": self.status, "message": self.message})
             return "application/json", body.encode()
         text = html.escape(self.message or "")
@@ -107,6 +108,15 @@ def is_api_request(view: RequestView) -> bool:
         return True
     accept = view.header("accept").lower()
     return "application/json" in accept and "text/html" not in accept
+
+
+def wants_page(view: RequestView) -> bool:
+    """Whether a refusal should be an HTML page (browsers, forms) rather than JSON."""
+    if view.is_websocket or view.header("authorization"):
+        return False
+    if not is_api_request(view):
+        return True
+    return "text/html" in view.header("accept") or view.header("sec-fetch-dest") == "document"
 
 
 def is_navigation(view: RequestView) -> bool:

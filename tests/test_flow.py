@@ -518,3 +518,19 @@ def test_host_prefix_cookies() -> None:
     for header in d.cookies:
         assert header.startswith("__Host-") and "Path=/;" in header and "Secure" in header
     assert auth.cookie_name == "__Host-service-svc"
+
+
+def test_refusal_pages_are_html_for_browsers_and_json_for_apis() -> None:
+    d = Decision(kind="refuse", status=403, message="no <way>")
+    form_post = view(
+        method="POST", headers={"accept": "text/html,*/*", "sec-fetch-dest": "document"}
+    )
+    ctype, body = d.page(form_post)
+    assert ctype.startswith("text/html") and b"no &lt;way&gt;" in body
+    for api in (
+        view(method="POST"),
+        view(headers={"accept": "application/json"}),
+        view(headers={"authorization": "token x", "accept": "text/html"}),
+    ):
+        ctype, body = d.page(api)
+        assert ctype == "application/json" and b"no <way>" in body
