@@ -166,11 +166,15 @@ def _hub_trouble(e: HubAuthError, cookies: Iterable[str] = ()) -> Decision:
 
 
 def _authorize(
-    auth: HubAuth, model: Model, scopes: frozenset[str], cookies: Iterable[str] = ()
+    auth: HubAuth,
+    model: Model,
+    scopes: frozenset[str],
+    token: str,
+    cookies: Iterable[str] = (),
 ) -> Decision:
     """Allow a known user if any required scope is granted; a deny is a 403, never a login."""
     if not scopes or auth.check_scopes(scopes, model):
-        return Decision(kind="allow", user=model, cookies=tuple(cookies))
+        return Decision(kind="allow", user=model, cookies=tuple(cookies), token=token)
     log.info(
         "%s %s lacks every one of the scopes %s",
         model.get("kind", "user"),
@@ -249,7 +253,7 @@ def authenticate(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None 
                 message="The Hub does not know this token.",
                 www_authenticate=True,
             )
-        return _authorize(auth, model, required)
+        return _authorize(auth, model, required, token)
 
     # 2. ?token= in the URL: only when allowed, or on a websocket handshake.
     url_token = view.query_value("token")
@@ -263,7 +267,7 @@ def authenticate(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None 
             if model is not None:
                 if isinstance(auth, HubOAuth) and auth.allow_token_in_url and is_navigation(view):
                     cookies.append(auth.login_cookie(token, secure=secure))
-                return _authorize(auth, model, required, cookies)
+                return _authorize(auth, model, required, token, cookies)
 
     # 3. The login cookie (HubOAuth only).
     if isinstance(auth, HubOAuth) and not (
@@ -296,7 +300,7 @@ def authenticate(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None 
             except HubAuthError as e:
                 return _hub_trouble(e)
             if model is not None:
-                return _authorize(auth, model, required)
+                return _authorize(auth, model, required, token)
             cookies.append(auth.clear_login_cookie(secure=secure))
             if auth.clock() - issued < LOOP_WINDOW:
                 log.warning(

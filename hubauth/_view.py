@@ -80,6 +80,7 @@ class Decision:
     location: str = ""
     message: str = ""
     cookies: tuple[str, ...] = ()  # Set-Cookie header values
+    token: str = field(default="", repr=False)  # the token that authenticated ``user``
     www_authenticate: bool = False
 
     @property

@@ -2,9 +2,10 @@
 
 ``FlaskHubAuth(app)`` (or ``init_app``) registers ``<prefix>oauth_callback`` and
 ``<prefix>logout``; ``@hub_authenticated`` (bare, or ``scopes=[...]``) puts the caller's
-model in ``flask.g.hub_user``. Settings come from the environment, then ``app.config``
-keys ``HUBAUTH_<SETTING>`` (e.g. ``HUBAUTH_API_URL``), then ``auth=``. Everything is
-stateless, so any number of workers serve logins.
+model in ``flask.g.hub_user`` and the token that authenticated it in ``g.hub_token``.
+Settings come from the environment, then ``app.config`` keys ``HUBAUTH_<SETTING>`` (e.g.
+``HUBAUTH_API_URL``), then ``auth=``. Everything is stateless, so any number of workers
+serve logins.
 """
 
 from __future__ import annotations
@@ -97,8 +98,10 @@ def _guard(scopes: Iterable[str] | None) -> Response | None:
     decision = _extension().decide(scopes)
     if not decision.allowed:
         g.hub_user = None
+        g.hub_token = ""
         return _respond(decision)
     g.hub_user = decision.user
+    g.hub_token = decision.token
     if decision.cookies:
 
         @_after_this_request

@@ -148,6 +148,15 @@ class HubAuthenticated(RequestHandler):
             for cookie in decision.cookies:
                 self.add_header("Set-Cookie", cookie)
 
+    @property
+    def hub_token(self) -> str:
+        """The token that authenticated this request (header, URL or login cookie), or "".
+
+        Lets a service act on the Hub as its visitor (``AsyncHubAPI(api_token=...)``).
+        """
+        decision = self._hub_decision
+        return decision.token if decision is not None and decision.allowed else ""
+
     def get_current_user(self) -> Any:
         """The model ``prepare()`` found (``None`` when not authenticated or not allowed)."""
         if self._hub_user is _NOT_RESOLVED:

@@ -1,6 +1,7 @@
 """``HubAuthMiddleware``: Hub authentication in front of any WSGI app.
 
-The caller's model is in ``environ["hubauth.user"]``; the OAuth callback and logout routes
+The caller's model is in ``environ["hubauth.user"]`` and the token that authenticated it in
+``environ["hubauth.token"]``; the OAuth callback and logout routes
 are answered by the middleware itself; ``public_paths`` pass through unauthenticated.
 The translation between WSGI and the core (:func:`view_from_environ`,
 :func:`decision_response`) is shared with the Flask extension.
@@ -21,9 +22,10 @@ from .oauth import HubOAuth
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["USER_KEY", "HubAuthMiddleware", "decision_response", "view_from_environ"]
+__all__ = ["TOKEN_KEY", "USER_KEY", "HubAuthMiddleware", "decision_response", "view_from_environ"]
 
 USER_KEY = "hubauth.user"
+TOKEN_KEY = "hubauth.token"  # noqa: S105 - an environ key, not a secret
 
 _REASONS = {
     200: "OK",
@@ -116,6 +118,7 @@ class HubAuthMiddleware:
             decision = logout(auth, view)
         elif self.is_public(view.path):
             environ[USER_KEY] = None
+            environ[TOKEN_KEY] = ""
             return self.app(environ, start_response)
         else:
             decision = redirect_with_slash(auth, view) or run_sync(
@@ -123,6 +126,7 @@ class HubAuthMiddleware:
             )
         if decision.allowed:
             environ[USER_KEY] = decision.user
+            environ[TOKEN_KEY] = decision.token
             return self.app(environ, _with_cookies(start_response, decision.cookies))
         status, headers, body = decision_response(decision, view)
         start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)

@@ -9,6 +9,7 @@ plus the adapter's ``oauth_callback`` and ``logout``. Each protected route answe
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import threading
@@ -36,8 +37,10 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def _me(user: dict[str, Any]) -> dict[str, Any]:
-    return {"name": user["name"], "kind": user.get("kind")}
+def _me(user: dict[str, Any], token: str = "") -> dict[str, Any]:
+    """The caller, and (hashed) which token authenticated it: adapters must pass it on."""
+    digest = hashlib.sha256(token.encode()).hexdigest()[:16] if token else ""
+    return {"name": user["name"], "kind": user.get("kind"), "token": digest}
 
 
 def tornado_app(auth: HubAuth) -> Any:
@@ -55,7 +58,7 @@ def tornado_app(auth: HubAuth) -> Any:
     class Page(base):  # type: ignore[valid-type,misc]
         @authenticated
         def get(self) -> None:
-            self.write(_me(self.current_user))
+            self.write(_me(self.current_user, self.hub_token))
 
     class Scoped(Page):
         hub_scopes = frozenset({"read:users"})
@@ -63,7 +66,7 @@ def tornado_app(auth: HubAuth) -> Any:
     class Post(base):  # type: ignore[valid-type,misc]
         @authenticated
         def post(self) -> None:
-            self.write(_me(self.current_user))
+            self.write(_me(self.current_user, self.hub_token))
 
     class Public(RequestHandler):
         def get(self) -> None:
@@ -94,17 +97,17 @@ def flask_app(auth: HubAuth) -> Any:
     @app.route(PREFIX + "page")
     @hub_authenticated
     def page() -> Any:
-        return _me(g.hub_user)
+        return _me(g.hub_user, g.hub_token)
 
     @app.route(PREFIX + "scoped")
     @hub_authenticated(scopes=["read:users"])
     async def scoped() -> Any:  # an async view, on purpose
-        return _me(g.hub_user)
+        return _me(g.hub_user, g.hub_token)
 
     @app.route(PREFIX + "post", methods=["POST"])
     @hub_authenticated
     def post() -> Any:
-        return _me(g.hub_user)
+        return _me(g.hub_user, g.hub_token)
 
     @app.route(PREFIX + "public")
     def public() -> Any:
@@ -122,7 +125,7 @@ def wsgi_app(auth: HubAuth) -> Any:
         if path == PREFIX + "public":
             body: dict[str, Any] = {"public": True}
         else:
-            body = _me(user)
+            body = _me(user, environ.get("hubauth.token", ""))
         data = json.dumps(body).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [data]

@@ -7,6 +7,7 @@ LESSONS.md are written once here and run against every adapter.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import urllib.parse
 from collections.abc import Iterator
@@ -73,7 +74,9 @@ def test_login_lands_on_the_deep_link_as_the_right_user(svc: Service) -> None:
     b = browser()
     r = log_in(svc, b, "alice", "page?q=1&r=two")
     assert r.status_code == 200, r.text
-    assert r.json() == {"name": "alice", "kind": "user"}
+    me = r.json()
+    assert (me["name"], me["kind"]) == ("alice", "user")
+    assert me["token"]  # the adapter hands the visitor's (OAuth) token to the app
     assert r.url == svc.page("page?q=1&r=two")
     hops = [urllib.parse.urlsplit(h.url).port for h in r.history]
     assert hops and all(
@@ -192,7 +195,9 @@ def test_malformed_authorization_is_a_clear_401(svc: Service, header: str) -> No
 def test_service_token_is_a_service_model(svc: Service) -> None:
     token = svc.hub.add_service("other", scopes=["access:services"])
     r = requests.get(svc.page(), headers={"Authorization": f"token {token}"}, timeout=30)
-    assert r.json() == {"name": "other", "kind": "service"}
+    me = r.json()
+    assert (me["name"], me["kind"]) == ("other", "service")
+    assert me["token"] == hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def test_token_in_url_is_ignored_by_default(svc: Service) -> None:
