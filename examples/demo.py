@@ -69,6 +69,12 @@ def services(admin_token: str) -> list[dict[str, object]]:
             "environment": secret,
         },
         {
+            "name": "grader-dashboard",
+            "url": f"http://127.0.0.1:{free_port()}",
+            "command": [sys.executable, str(HERE / "grader-dashboard" / "grader_dashboard.py")],
+            "oauth_client_allowed_scopes": ["read:groups!group=students"],
+        },
+        {
             # Not an example: the demo's own hand on the Hub, for --check.
             "name": "demo-admin",
             "api_token": admin_token,
@@ -82,10 +88,12 @@ def write_config(workdir: Path, port: int, admin_token: str) -> Path:
         {"name": "user", "scopes": ["self", "access:services"]},
         {
             "name": "demo-admin",
-            "scopes": ["admin:users", "tokens", "list:services"],
+            "scopes": ["admin:users", "admin:groups", "tokens", "list:services"],
             "services": ["demo-admin"],
         },
+        {"name": "graders", "scopes": ["read:groups!group=students"], "groups": ["teachers"]},
     ]
+    groups = {"students": {"users": ["ada", "grace"]}, "teachers": {"users": ["teacher"]}}
     config.write_text(
         "\n".join(
             [
@@ -100,6 +108,7 @@ def write_config(workdir: Path, port: int, admin_token: str) -> Path:
                 "c.JupyterHub.spawner_class = 'jupyterhub.tests.mocking.MockSpawner'",
                 f"c.JupyterHub.services = {json.dumps(services(admin_token))}",
                 f"c.JupyterHub.load_roles = {json.dumps(roles)}",
+                f"c.JupyterHub.load_groups = {json.dumps(groups)}",
                 "",
             ]
         )
@@ -187,7 +196,7 @@ class _Form(html.parser.HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.action: str | None = None
-        self.fields: dict[str, str] = {}
+        self.fields: list[tuple[str, str]] = []  # in order; a name may repeat (scopes)
         self.done = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -200,7 +209,7 @@ class _Form(html.parser.HTMLParser):
             kind = a.get("type", "text").lower()
             if kind in ("checkbox", "radio") and "checked" not in a:
                 return
-            self.fields.setdefault(a["name"], a.get("value", ""))
+            self.fields.append((a["name"], a.get("value", "")))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "form" and self.action is not None:
@@ -221,21 +230,40 @@ def browse(session: requests.Session, url: str) -> requests.Response:
     return r
 
 
+def hub_login(url: str, user: str) -> requests.Session:
+    """A browser-like session logged in to the Hub as ``user`` (dummy authenticator)."""
+    b = requests.Session()
+    b.headers["Accept"] = "text/html"
+    r = b.get(f"{url}/hub/login", timeout=15)
+    form = _Form()
+    form.feed(r.text)
+    fields = [(k, v) for k, v in form.fields if k not in ("username", "password")]
+    fields += [("username", user), ("password", "x")]
+    b.post(urllib.parse.urljoin(r.url, form.action or r.url), data=fields, timeout=15)
+    return b
+
+
+def check_grader_dashboard(url: str, admin: requests.Session) -> str:
+    """A teacher sees the students; a student is refused: the service acts as its visitor."""
+    svc = f"{url}/services/grader-dashboard/"
+    wait_service(svc)
+    r = browse(hub_login(url, "teacher"), svc)
+    if r.status_code != 200 or "<li>ada</li>" not in r.text or "<li>grace</li>" not in r.text:
+        return f"the teacher got {r.status_code}: {r.text[:300]}"
+    r = browse(hub_login(url, f"demo-{secrets.token_hex(3)}"), svc)
+    if r.status_code != 403 or "may not read the group" not in r.text:
+        return f"a student got {r.status_code}, expected 403: {r.text[:300]}"
+    return ""
+
+
 def check_browser_login(service: str) -> Callable[[str, requests.Session], str]:
     """Log in as a fresh user through the Hub and land on a deep link of ``service``."""
 
     def check(url: str, admin: requests.Session) -> str:
         user = f"demo-{secrets.token_hex(3)}"
-        b = requests.Session()
-        b.headers["Accept"] = "text/html"
         deep = f"{url}/services/{service}/deep/link?q=1"
         wait_service(f"{url}/services/{service}/")
-        r = b.get(f"{url}/hub/login", timeout=15)
-        form = _Form()
-        form.feed(r.text)
-        fields = {**form.fields, "username": user, "password": "x"}
-        b.post(urllib.parse.urljoin(r.url, form.action or r.url), data=fields, timeout=15)
-        r = browse(b, deep)
+        r = browse(hub_login(url, user), deep)
         if r.status_code != 200:
             return f"login ended with {r.status_code} at {r.url}: {r.text[:200]}"
         if r.url != deep:
@@ -255,6 +283,7 @@ CHECKS: dict[str, Callable[[str, requests.Session], str]] = {
     "whoami-tornado": check_browser_login("whoami-tornado"),
     "whoami-flask": check_browser_login("whoami-flask"),
     "whoami-wsgi": check_browser_login("whoami-wsgi"),
+    "grader-dashboard": check_grader_dashboard,
 }
 
 
@@ -297,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             f"[demo]   whoami-tornado  {url}/services/whoami-tornado/\n"
             f"[demo]   whoami-flask    {url}/services/whoami-flask/  (gunicorn, 4 workers)\n"
             f"[demo]   whoami-wsgi     {url}/services/whoami-wsgi/   (gunicorn, 4 workers)\n"
+            f"[demo]   grader-dashboard {url}/services/grader-dashboard/ (log in as "
+            "'teacher' to see the students; anyone else may not)\n"
             f"[demo]   whoami-api      {url}/services/whoami-api/    (token only: get a token at "
             f"{url}/hub/token, then curl -H 'Authorization: token <it>' that URL)\n"
             "[demo] Ctrl-C stops everything.\n",

@@ -21,6 +21,7 @@ def test_demo_check_logs_in_through_every_example() -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    for example in ("whoami-api", "whoami-tornado", "whoami-flask", "whoami-wsgi"):
+    examples = ("whoami-api", "whoami-tornado", "whoami-flask", "whoami-wsgi", "grader-dashboard")
+    for example in examples:
         assert f"[demo] {example}: ok" in run.stdout, run.stdout
     assert "FAILED" not in run.stdout

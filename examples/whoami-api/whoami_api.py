@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from urllib.parse import urlsplit
 
 from tornado.web import Application, RequestHandler, authenticated
@@ -27,7 +28,10 @@ async def main() -> None:
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/whoami-api/")
     app = Application([(prefix.rstrip("/") + "/?", WhoAmI)])
     app.listen(url.port or 80, url.hostname or "127.0.0.1")
-    await asyncio.Event().wait()
+    stop = asyncio.Event()  # the Hub stops its services with SIGTERM: exit cleanly
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 if __name__ == "__main__":

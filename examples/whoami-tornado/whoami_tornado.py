@@ -10,6 +10,7 @@ import asyncio
 import html
 import json
 import os
+import signal
 from urllib.parse import urlsplit
 
 from tornado.web import Application, RequestHandler, authenticated
@@ -45,7 +46,10 @@ def make_app() -> Application:
 async def main() -> None:
     url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10102"))
     make_app().listen(url.port or 80, url.hostname or "127.0.0.1")
-    await asyncio.Event().wait()
+    stop = asyncio.Event()  # the Hub stops its services with SIGTERM: exit cleanly
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
 
 
 if __name__ == "__main__":
