@@ -41,8 +41,25 @@ def _gunicorn(module: str, folder: str, port: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "-w", "4", "-b", bind, "--chdir", folder, module]
 
 
-def services(admin_token: str) -> list[dict[str, object]]:
-    """Every example service, as the Hub should run it."""
+EXTERNAL = "external"
+
+
+def external_env(token: str, port: int, hub_api: str) -> dict[str, str]:
+    """What an operator gives the external service: what the Hub gives managed ones."""
+    prefix = f"/services/{EXTERNAL}/"
+    return {
+        "JUPYTERHUB_API_TOKEN": token,
+        "JUPYTERHUB_API_URL": hub_api,
+        "JUPYTERHUB_SERVICE_NAME": EXTERNAL,
+        "JUPYTERHUB_SERVICE_PREFIX": prefix,
+        "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}",
+        "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{prefix}oauth_callback",
+        "HUBAUTH_COOKIE_SECRET": secrets.token_hex(32),
+    }
+
+
+def services(admin_token: str, external: tuple[str, int] | None = None) -> list[dict[str, object]]:
+    """Every example service, as the Hub should run it (``external``: its token and port)."""
     secret = {"HUBAUTH_COOKIE_SECRET": secrets.token_hex(32)}
     flask_port, wsgi_port = free_port(), free_port()
     return [
@@ -79,16 +96,29 @@ def services(admin_token: str) -> list[dict[str, object]]:
             "name": "demo-admin",
             "api_token": admin_token,
         },
-    ]
+    ] + (
+        [
+            {
+                "name": EXTERNAL,
+                "url": f"http://127.0.0.1:{external[1]}",
+                "api_token": external[0],
+                "oauth_redirect_uri": f"/services/{EXTERNAL}/oauth_callback",
+            }
+        ]
+        if external
+        else []
+    )
 
 
-def write_config(workdir: Path, port: int, admin_token: str) -> Path:
+def write_config(
+    workdir: Path, port: int, hub_port: int, admin_token: str, external: tuple[str, int]
+) -> Path:
     config = workdir / "jupyterhub_config.py"
     roles = [
         {"name": "user", "scopes": ["self", "access:services"]},
         {
             "name": "demo-admin",
-            "scopes": ["admin:users", "admin:groups", "tokens", "list:services"],
+            "scopes": ["admin:users", "admin:groups", "admin:services", "tokens"],
             "services": ["demo-admin"],
         },
         {"name": "graders", "scopes": ["read:groups!group=students"], "groups": ["teachers"]},
@@ -100,13 +130,13 @@ def write_config(workdir: Path, port: int, admin_token: str) -> Path:
                 "c = get_config()  # noqa",
                 "c.JupyterHub.ip = '127.0.0.1'",
                 f"c.JupyterHub.port = {port}",
-                f"c.JupyterHub.hub_port = {free_port()}",
+                f"c.JupyterHub.hub_port = {hub_port}",
                 f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{free_port()}'",
                 f"c.ConfigurableHTTPProxy.command = [{str(PROXY)!r}]",
                 "c.JupyterHub.authenticator_class = 'dummy'",
                 "c.Authenticator.allow_all = True",
                 "c.JupyterHub.spawner_class = 'jupyterhub.tests.mocking.MockSpawner'",
-                f"c.JupyterHub.services = {json.dumps(services(admin_token))}",
+                f"c.JupyterHub.services = {json.dumps(services(admin_token, external))}",
                 f"c.JupyterHub.load_roles = {json.dumps(roles)}",
                 f"c.JupyterHub.load_groups = {json.dumps(groups)}",
                 "",
@@ -117,11 +147,17 @@ def write_config(workdir: Path, port: int, admin_token: str) -> Path:
 
 
 def start_hub(
-    workdir: Path, port: int, admin_token: str, *, quiet: bool
+    workdir: Path,
+    port: int,
+    hub_port: int,
+    admin_token: str,
+    external: tuple[str, int],
+    *,
+    quiet: bool,
 ) -> subprocess.Popen[bytes]:
     if not PROXY.exists():
         sys.exit(f"{PROXY} is missing: run ./dev demo, which installs it")
-    config = write_config(workdir, port, admin_token)
+    config = write_config(workdir, port, hub_port, admin_token, external)
     log = open(workdir / "hub.log", "wb") if quiet else None  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, "-m", "jupyterhub", "-f", str(config)],
@@ -278,12 +314,38 @@ def check_browser_login(service: str) -> Callable[[str, requests.Session], str]:
     return check
 
 
+def check_external(url: str, admin: requests.Session) -> str:
+    """The externally run service logs browsers in like a managed one."""
+    return check_browser_login(EXTERNAL)(url, admin)
+
+
+def check_runtime_service(url: str, admin: requests.Session) -> str:
+    """register_service.py adds a service to the running Hub, and removes it."""
+    name = f"runtime-{secrets.token_hex(3)}"
+    env = {
+        **os.environ,
+        "JUPYTERHUB_API_TOKEN": str(admin.headers["Authorization"]).split()[1],
+        "JUPYTERHUB_API_URL": f"{url}/hub/api",
+    }
+    script = [sys.executable, str(HERE / "external-service" / "register_service.py"), name]
+    for extra, present in (([], True), (["--remove"], False)):
+        run = subprocess.run([*script, *extra], env=env, capture_output=True, text=True, timeout=60)
+        if run.returncode != 0:
+            return f"register_service.py {' '.join(extra)} failed: {run.stderr[-300:]}"
+        listed = name in admin.get(f"{url}/hub/api/services", timeout=15).json()
+        if listed is not present:
+            return f"after register_service.py {' '.join(extra)}, listed={listed}"
+    return ""
+
+
 CHECKS: dict[str, Callable[[str, requests.Session], str]] = {
     "whoami-api": check_whoami_api,
     "whoami-tornado": check_browser_login("whoami-tornado"),
     "whoami-flask": check_browser_login("whoami-flask"),
     "whoami-wsgi": check_browser_login("whoami-wsgi"),
     "grader-dashboard": check_grader_dashboard,
+    "external-service": check_external,
+    "runtime-service": check_runtime_service,
 }
 
 
@@ -309,8 +371,19 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port() if args.check else args.port
     url = f"http://127.0.0.1:{port}"
     admin_token = secrets.token_hex(32)
+    hub_port = free_port()
+    external = (secrets.token_hex(32), free_port())
     workdir = Path(tempfile.mkdtemp(prefix="hubauth-demo-"))
-    proc = start_hub(workdir, port, admin_token, quiet=args.check)
+    proc = start_hub(workdir, port, hub_port, admin_token, external, quiet=args.check)
+    # The external service is not the Hub's to start: the demo runs it, as an operator would.
+    ext_env = external_env(*external, f"http://127.0.0.1:{hub_port}/hub/api")
+    ext_log = open(workdir / "external.log", "wb")  # noqa: SIM115
+    ext = subprocess.Popen(
+        [sys.executable, str(HERE / "external-service" / "external_service.py")],
+        env={**os.environ, **ext_env},
+        stdout=ext_log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         try:
             wait_ready(url, proc)
@@ -328,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             f"[demo]   whoami-wsgi     {url}/services/whoami-wsgi/   (gunicorn, 4 workers)\n"
             f"[demo]   grader-dashboard {url}/services/grader-dashboard/ (log in as "
             "'teacher' to see the students; anyone else may not)\n"
+            f"[demo]   external        {url}/services/external/  (run by the demo, not the Hub)\n"
             f"[demo]   whoami-api      {url}/services/whoami-api/    (token only: get a token at "
             f"{url}/hub/token, then curl -H 'Authorization: token <it>' that URL)\n"
             "[demo] Ctrl-C stops everything.\n",
@@ -337,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait()
         return 0
     finally:
+        ext.terminate()
+        ext.wait(10)
+        ext_log.close()
         stop_hub(proc)
 
 

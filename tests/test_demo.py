@@ -21,7 +21,15 @@ def test_demo_check_logs_in_through_every_example() -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    examples = ("whoami-api", "whoami-tornado", "whoami-flask", "whoami-wsgi", "grader-dashboard")
+    examples = (
+        "whoami-api",
+        "whoami-tornado",
+        "whoami-flask",
+        "whoami-wsgi",
+        "grader-dashboard",
+        "external-service",
+        "runtime-service",
+    )
     for example in examples:
         assert f"[demo] {example}: ok" in run.stdout, run.stdout
     assert "FAILED" not in run.stdout
