@@ -19,6 +19,7 @@ __all__ = [
     "RequestView",
     "is_api_request",
     "is_navigation",
+    "redact_uri",
     "safe_next_url",
     "wants_page",
 ]
@@ -129,6 +130,22 @@ def is_navigation(view: RequestView) -> bool:
     if not mode and not dest:
         return True  # an older browser or a plain client: no fetch metadata at all
     return mode == "navigate" or dest == "document"
+
+
+_SECRET_PARAMS = frozenset({"token", "code", "state", "_xsrf", "access_token"})
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with the values of secret-bearing query parameters replaced, for logs."""
+    path, sep, query = uri.partition("?")
+    if not sep:
+        return uri
+    parts = []
+    for piece in query.split("&"):
+        name, eq, _ = piece.partition("=")
+        secret = urllib.parse.unquote_plus(name).lower() in _SECRET_PARAMS
+        parts.append(f"{name}=[secret]" if eq and secret else piece)
+    return f"{path}?{'&'.join(parts)}"
 
 
 def safe_next_url(url: str, fallback: str) -> str:

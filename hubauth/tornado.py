@@ -17,7 +17,7 @@ from typing import Any
 from tornado.web import Finish, HTTPError, RequestHandler
 
 from ._flow import authenticate, callback, logout, redirect_with_slash, run_async
-from ._view import Decision, RequestView
+from ._view import Decision, RequestView, redact_uri
 from .auth import HubAuth
 from .cookies import parse_cookie_header
 from .oauth import HubOAuth
@@ -194,6 +194,11 @@ class HubAuthenticated(RequestHandler):
         ctype, body = decision.page(view)
         self.set_header("Content-Type", ctype)
         self.finish(body)
+
+    def _request_summary(self) -> str:
+        """Tornado's access-log line, without tokens or OAuth codes from the query string."""
+        req = self.request
+        return f"{req.method} {redact_uri(req.uri or '')} ({req.remote_ip})"
 
     def check_xsrf_cookie(self) -> None:
         """Token-authenticated requests need no XSRF token; others accept any valid one of

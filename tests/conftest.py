@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import traceback
 from collections.abc import Iterator
 
 import pytest
+
+from hubauth.testing import FakeHub
 
 _PREFIXES = ("JUPYTERHUB_", "HUBAUTH_")
 
@@ -20,3 +24,47 @@ def _clean_hub_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 TOKEN = "service-token-0123456789"
+
+
+class _Capture(logging.Handler):
+    """Keeps the full text of every log record, at every level, from every logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("urllib3"):
+            return  # the tests' own HTTP client (the browser's side), logging what it sends
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += "".join(traceback.format_exception(*record.exc_info))
+        self.texts.append(text)
+
+
+@pytest.fixture(autouse=True)
+def _no_token_in_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Across the whole suite: no token the fake Hub issues ever appears in any log record."""
+    issued: list[str] = []
+    original = FakeHub._issue
+
+    def issue(self: FakeHub, model: dict[str, object]) -> str:
+        token = original(self, model)
+        issued.append(token)
+        return token
+
+    monkeypatch.setattr(FakeHub, "_issue", issue)
+    capture = _Capture()
+    root = logging.getLogger()
+    levels = {name: logging.getLogger(name).level for name in ("", "hubauth", "tornado")}
+    root.addHandler(capture)
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(capture)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    leaked = [t for t in issued if any(t in text for text in capture.texts)]
+    assert not leaked, f"{len(leaked)} issued token(s) appeared in log records"

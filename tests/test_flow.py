@@ -534,3 +534,21 @@ def test_refusal_pages_are_html_for_browsers_and_json_for_apis() -> None:
     ):
         ctype, body = d.page(api)
         assert ctype == "application/json" and b"no <way>" in body
+
+
+@pytest.mark.parametrize(
+    ("uri", "redacted"),
+    [
+        ("/x", "/x"),
+        ("/x?a=1", "/x?a=1"),
+        ("/x?token=abc&a=1", "/x?token=[secret]&a=1"),
+        ("/cb?code=c0de&state=st4te", "/cb?code=[secret]&state=[secret]"),
+        ("/x?TOKEN=abc", "/x?TOKEN=[secret]"),
+        ("/x?to%6Ben=abc", "/x?to%6Ben=[secret]"),
+        ("/x?token", "/x?token"),
+    ],
+)
+def test_redact_uri(uri: str, redacted: str) -> None:
+    from hubauth._view import redact_uri
+
+    assert redact_uri(uri) == redacted
