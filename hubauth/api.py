@@ -92,9 +92,12 @@ class _Endpoints:
                 )
             items.extend(data["items"])
             nxt = (data.get("_pagination") or {}).get("next")
-            if not nxt or not data["items"]:
+            # A filtered page may be empty while more follow (the Hub filters after paging):
+            # go on while there is a next page that moves forward.
+            following = int(nxt.get("offset", -1)) if isinstance(nxt, dict) else -1
+            if following <= offset:
                 return items
-            offset = int(nxt.get("offset", offset + len(data["items"])))
+            offset = following
 
     # -- the endpoints ------------------------------------------------------------
 
@@ -215,8 +218,10 @@ def _read(req: HubRequest, resp: HubResponse, ok: Sequence[int]) -> Any:
         hint = message or "the Hub did not say which scope is missing"
         cls: type[HubAPIError] = HubAPIError
         text = (
-            f"{where}: the service lacks a scope for this ({hint}); grant it to the "
-            "service's role in the Hub config (c.JupyterHub.load_roles)"
+            f"{where}: the token used lacks a scope for this ({hint}). If it is the "
+            "service's own token (JUPYTERHUB_API_TOKEN), grant the scope to the service's "
+            "role in the Hub config (c.JupyterHub.load_roles); if it is a visitor's, they "
+            "may not do this"
         )
     elif resp.status == 401:
         raise ServiceTokenRejected(

@@ -123,7 +123,7 @@ SETTINGS: tuple[Setting, ...] = (
         "public_hub_url",
         ("JUPYTERHUB_PUBLIC_HUB_URL",),
         "empty",
-        "Public URL of the Hub; used for absolute authorize URLs when set.",
+        "Public URL of the Hub; when `public_url` is unset, an https one makes cookies Secure.",
     ),
     Setting(
         "certfile",
@@ -454,7 +454,9 @@ def load_config(
         raise _fail("oauth_client_id", f"may hold only letters, digits and -_.: ({client_id!r})")
     redirect_raw = _as_str("oauth_redirect_uri", pick("oauth_redirect_uri"))
     redirect_uri = redirect_raw or f"{base_url}oauth_callback"
-    if redirect_raw and not (redirect_raw.startswith("/") or "://" in redirect_raw):
+    # The Hub gives a service without a URL a relative "oauth_callback": harmless unless
+    # this object runs the browser login, which needs a real one.
+    if oauth and redirect_raw and not (redirect_raw.startswith("/") or "://" in redirect_raw):
         raise _fail(
             "oauth_redirect_uri", f"expected a path or an absolute URL, got {redirect_raw!r}"
         )

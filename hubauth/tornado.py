@@ -75,9 +75,15 @@ class HubAuthenticated(RequestHandler):
     _hub_decision: Decision | None = None
     _hub_user: Any = _NOT_RESOLVED
 
+    _hub_auth_own: HubAuth | None = None
+
     @property
     def hub_auth(self) -> HubAuth:
-        """The ``HubAuth`` (from the ``hub_auth`` app setting, else one built from the env)."""
+        """The ``HubAuth``: set on this handler (e.g. in ``initialize``), else the ``hub_auth``
+        application setting, else one built from the environment and shared per class.
+        """
+        if self._hub_auth_own is not None:
+            return self._hub_auth_own
         given = self.settings.get("hub_auth")
         if isinstance(given, HubAuth):
             return given
@@ -89,7 +95,7 @@ class HubAuthenticated(RequestHandler):
 
     @hub_auth.setter
     def hub_auth(self, auth: HubAuth) -> None:
-        self.settings["hub_auth"] = auth
+        self._hub_auth_own = auth  # this handler only, never the whole application
 
     @property
     def _required_scopes(self) -> frozenset[str]:

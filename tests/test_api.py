@@ -155,3 +155,47 @@ def test_facades_share_the_endpoints() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         HubAPI(api_url=API, api_token=TOKEN, max_concurrency=0)
+
+
+@responses.activate
+def test_pagination_goes_on_past_an_empty_filtered_page(api: HubAPI) -> None:
+    # The Hub filters by state after cutting the page: a page may be empty, with more after.
+    responses.get(
+        f"{API}/users",
+        json={
+            "items": [],
+            "_pagination": {"offset": 0, "limit": 2, "total": 4, "next": {"offset": 2, "limit": 2}},
+        },
+        match=[
+            responses.matchers.query_param_matcher({"state": "ready", "offset": "0", "limit": "2"})
+        ],
+    )
+    responses.get(
+        f"{API}/users",
+        json={
+            "items": [{"name": "ready-one"}],
+            "_pagination": {"offset": 2, "limit": 2, "total": 4, "next": None},
+        },
+        match=[
+            responses.matchers.query_param_matcher({"state": "ready", "offset": "2", "limit": "2"})
+        ],
+    )
+    assert api.users(state="ready") == [{"name": "ready-one"}]
+
+
+@responses.activate
+def test_pagination_stops_if_next_does_not_move_forward(api: HubAPI) -> None:
+    responses.get(
+        f"{API}/users",
+        json={"items": [{"name": "a"}], "_pagination": {"offset": 0, "next": {"offset": 0}}},
+    )
+    assert api.users() == [{"name": "a"}]
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_visitor_403_message_does_not_blame_only_the_service() -> None:
+    api = HubAPI(api_url=API, api_token="visitor-token-123", backoff=0)
+    responses.get(f"{API}/groups/students", status=403, json={"message": "requires read:groups"})
+    with pytest.raises(HubAPIError, match="if it is a visitor's, they may not"):
+        api.group("students")

@@ -242,3 +242,11 @@ def test_hub_login_url() -> None:
     auth = HubAuth(environ=dict(ENV, JUPYTERHUB_BASE_URL="/jh/", JUPYTERHUB_HOST="https://h.org"))
     assert auth.login_url == "https://h.org/jh/hub/login"
     assert HubAuth(environ=ENV, login_url="/custom").login_url == "/custom"
+
+
+def test_relative_callback_from_the_hub_is_fine_for_token_only_objects() -> None:
+    # The Hub gives a managed service without a URL JUPYTERHUB_OAUTH_CALLBACK_URL=oauth_callback.
+    env = dict(ENV, JUPYTERHUB_OAUTH_CALLBACK_URL="oauth_callback", JUPYTERHUB_SERVICE_NAME="c")
+    assert HubAuth(environ=env).api_token == TOKEN
+    with pytest.raises(ConfigError, match="JUPYTERHUB_OAUTH_CALLBACK_URL"):
+        load_config(dict(env, JUPYTERHUB_SERVICE_PREFIX="/services/c/"), oauth=True)
