@@ -167,6 +167,7 @@ class RealHub:
         self.startup_seconds: float | None = None
         self._session: requests.Session | None = None
         self._descendants: dict[int, int] = {}
+        self._restarts = 0
 
     # ------------------------------------------------------------------ URLs
 
@@ -236,6 +237,38 @@ class RealHub:
         self.startup_seconds = time.monotonic() - t0
         return self
 
+    def restart(self, *, pause: float = 0.0) -> RealHub:
+        """Stop the Hub and start it again on the same ports, config directory and database.
+
+        Users, groups, tokens, roles and server records persist; running user servers and
+        managed services are stopped with the Hub (``cleanup_servers``) and services start
+        again. ``pause``: seconds to stay down in between. The log goes to a new file
+        (``log_path``, ``jupyterhub-restart<N>-<attempt>.log``).
+        """
+        if self.proc is None or self.dir is None:
+            raise RealHubError("this RealHub is not running")
+        if self._session is not None:  # its kept-alive connections are to the old Hub
+            self._session.close()
+            self._session = None
+        self._terminate()
+        if pause > 0:
+            time.sleep(pause)
+        self._restarts += 1
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            self._launch(f"restart{self._restarts}-{attempt}")
+            try:
+                self._wait_ready()
+            except RealHubError:
+                port_clash = "address already in use" in self.log_tail().lower()
+                self._terminate()
+                if port_clash and attempt < _START_ATTEMPTS:
+                    time.sleep(1.0)  # the same ports are needed: wait for them to be free
+                    continue
+                self.stop()
+                raise
+            break
+        return self
+
     def _config_text(self) -> str:
         admin_service = {"name": ADMIN_SERVICE, "api_token": self.admin_token}
         admin_role = {
@@ -271,7 +304,7 @@ class RealHub:
             lines.append(f"c.JupyterHub.load_groups = {self.load_groups!r}")
         return "\n".join(lines) + "\n\n" + self.extra_config + "\n"
 
-    def _launch(self, attempt: int) -> None:
+    def _launch(self, attempt: int | str) -> None:
         assert self.dir is not None
         config = self.dir / "jupyterhub_config.py"
         config.write_text(self._config_text())

@@ -123,10 +123,7 @@ class Culler:
 
 
 async def run(args: argparse.Namespace) -> int:
-    # The Hub hands a managed service without a URL JUPYTERHUB_OAUTH_CALLBACK_URL=oauth_callback
-    # (a relative path), which hubauth's settings reject although no OAuth happens here.
-    environ = {k: v for k, v in os.environ.items() if k != "JUPYTERHUB_OAUTH_CALLBACK_URL"}
-    api = AsyncHubAPI(environ=environ, api_url=args.url, max_concurrency=args.concurrency)
+    api = AsyncHubAPI(api_url=args.url, max_concurrency=args.concurrency)
     culler = Culler(api, args.timeout)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -170,7 +167,7 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         stop_wait.cancel()
         api.close()
-    log.info("stopped after %d rounds", rounds)
+    log.info("exiting after %d rounds", rounds)
     return 0
 
 
