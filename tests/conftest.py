@@ -11,6 +11,9 @@ import pytest
 
 from hubauth.testing import FakeHub
 
+# The per-adapter service fixture (``svc``) for every suite that runs all three adapters.
+pytest_plugins = ["tests.services"]
+
 _PREFIXES = ("JUPYTERHUB_", "HUBAUTH_")
 
 

@@ -15,12 +15,16 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
+import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from hubauth.auth import HubAuth
 from hubauth.oauth import HubOAuth
+from hubauth.testing import FakeHub
 
 PREFIX = "/services/test-service/"
 ADAPTERS = ("tornado", "flask", "wsgi")
@@ -178,3 +182,49 @@ def serve(adapter: str, auth: HubAuth, port: int) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+SECRET = "adapter-suite-secret-0123456789"
+
+
+@dataclass
+class Service:
+    url: str
+    auth: HubOAuth
+    hub: FakeHub
+    adapter: str
+
+    def page(self, path: str = "page") -> str:
+        return f"{self.url}{PREFIX}{path}"
+
+
+def make_auth(hub: FakeHub, origin: str, **settings: object) -> HubOAuth:
+    env = hub.service_env("test-service", url=origin)
+    return HubOAuth(environ=env, hub_host=hub.url, cookie_secret=SECRET, **settings)
+
+
+@pytest.fixture(params=ADAPTERS)
+def svc(request: pytest.FixtureRequest, fake_hub: FakeHub) -> Iterator[Service]:
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    auth = make_auth(fake_hub, origin)
+    with serve(request.param, auth, port) as url:
+        yield Service(url, auth, fake_hub, request.param)
+    auth.close()
+
+
+def browser() -> requests.Session:
+    s = requests.Session()
+    s.headers["Accept"] = "text/html"
+    return s
+
+
+def log_in(
+    svc: Service, b: requests.Session, user: str = "alice", path: str = "page"
+) -> requests.Response:
+    b.get(f"{svc.hub.url}/hub/login", params={"user": user}, allow_redirects=False)
+    return b.get(svc.page(path))
+
+
+def login_cookie(svc: Service, b: requests.Session) -> str:
+    return next(c.value for c in b.cookies if c.name == svc.auth.cookie_name)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import urllib.parse
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import requests
@@ -19,53 +17,18 @@ import requests
 from hubauth.oauth import HubOAuth
 from hubauth.testing import FakeHub
 
-from .services import ADAPTERS, PREFIX, free_port, serve
-
-SECRET = "adapter-suite-secret-0123456789"
-
-
-@dataclass
-class Service:
-    url: str
-    auth: HubOAuth
-    hub: FakeHub
-    adapter: str
-
-    def page(self, path: str = "page") -> str:
-        return f"{self.url}{PREFIX}{path}"
-
-
-def make_auth(hub: FakeHub, origin: str) -> HubOAuth:
-    env = hub.service_env("test-service", url=origin)
-    return HubOAuth(environ=env, hub_host=hub.url, cookie_secret=SECRET)
-
-
-@pytest.fixture(params=ADAPTERS)
-def svc(request: pytest.FixtureRequest, fake_hub: FakeHub) -> Iterator[Service]:
-    port = free_port()
-    origin = f"http://127.0.0.1:{port}"
-    auth = make_auth(fake_hub, origin)
-    with serve(request.param, auth, port) as url:
-        yield Service(url, auth, fake_hub, request.param)
-    auth.close()
-
-
-def browser() -> requests.Session:
-    s = requests.Session()
-    s.headers["Accept"] = "text/html"
-    return s
-
-
-def log_in(
-    svc: Service, b: requests.Session, user: str = "alice", path: str = "page"
-) -> requests.Response:
-    b.get(f"{svc.hub.url}/hub/login", params={"user": user}, allow_redirects=False)
-    return b.get(svc.page(path))
-
-
-def login_cookie(svc: Service, b: requests.Session) -> str:
-    return next(c.value for c in b.cookies if c.name == svc.auth.cookie_name)
-
+from .services import (
+    ADAPTERS,
+    PREFIX,
+    SECRET,
+    Service,
+    browser,
+    free_port,
+    log_in,
+    login_cookie,
+    make_auth,
+    serve,
+)
 
 # ---------------------------------------------------------------- browser login
 
