@@ -6,6 +6,7 @@ environment the Hub sets (see :mod:`hubauth.config`) and keyword arguments overr
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, Literal, TypeVar, overload
@@ -147,17 +148,8 @@ class HubAuth:
             return self._user_for_token_async(clean, use_cache, session_id)
         if clean is None:
             return None
-        key = self._key(clean, session_id)
-        if use_cache:
-            cached = self.cache.get(key)
-            if cached is not MISS:
-                return cached  # type: ignore[no-any-return]
-
-        def load() -> Model | None:
-            req = _protocol.user_request(self.config.api_url, clean)
-            return _protocol.read_user_reply(req, self._sync.send(req))
-
-        return self.cache.load_sync(key, load, use_cache=use_cache)
+        load = functools.partial(self._ask_hub_sync, clean)
+        return self.cache.load_sync(self._key(clean, session_id), load, use_cache=use_cache)
 
     async def _user_for_token_async(
         self, clean: str | None, use_cache: bool, session_id: str
@@ -165,16 +157,19 @@ class HubAuth:
         if clean is None:
             return None
         key = self._key(clean, session_id)
-        if use_cache:
-            cached = self.cache.get(key)
-            if cached is not MISS:
-                return cached  # type: ignore[no-any-return]
-
-        async def load() -> Model | None:
-            req = _protocol.user_request(self.config.api_url, clean)
-            return _protocol.read_user_reply(req, await self._async.send(req))
-
+        cached = self.cache.get(key) if use_cache else MISS  # a hit costs no further coroutine
+        if cached is not MISS:
+            return cached  # type: ignore[no-any-return]
+        load = functools.partial(self._ask_hub_async, clean)
         return await self.cache.load_async(key, load, use_cache=use_cache)
+
+    def _ask_hub_sync(self, token: str) -> Model | None:
+        req = _protocol.user_request(self.config.api_url, token)
+        return _protocol.read_user_reply(req, self._sync.send(req))
+
+    async def _ask_hub_async(self, token: str) -> Model | None:
+        req = _protocol.user_request(self.config.api_url, token)
+        return _protocol.read_user_reply(req, await self._async.send(req))
 
     @staticmethod
     def _key(token: str, session_id: object) -> tuple[str, str]:
