@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import requests
-from tornado.web import Application, RequestHandler
+from tornado.httpclient import HTTPRequest
+from tornado.web import Application, RequestHandler, authenticated
+from tornado.websocket import WebSocketHandler, websocket_connect
 
 from hubauth import HubAuth
-from hubauth.tornado import HubAuthenticated
+from hubauth.testing import FakeHub
+from hubauth.tornado import HubAuthenticated, HubOAuthCallbackHandler, HubOAuthenticated
 
 from .conftest import TOKEN
-from .services import free_port
+from .services import PREFIX, Service, browser, free_port, log_in, login_cookie, make_auth
 
 APP_AUTH = HubAuth(api_url="http://app.test/hub/api", api_token=TOKEN)
 OWN_AUTH = HubAuth(api_url="http://own.test/hub/api", api_token=TOKEN)
@@ -75,3 +80,151 @@ def test_hub_auth_set_on_a_handler_stays_on_that_handler(app_url: str) -> None:
             requests.get(f"{app_url}/default", timeout=10).json()["api_url"]
             == "http://app.test/hub/api"
         )
+
+
+# ---------------------------------------------------------------- xsrf_cookies and websockets
+
+
+class XsrfPage(HubOAuthenticated, RequestHandler):
+    @authenticated
+    def get(self) -> None:
+        self.write({"xsrf": self.xsrf_token.decode()})
+
+    @authenticated
+    def post(self) -> None:
+        self.write({"name": self.current_user["name"]})
+
+
+class Echo(HubOAuthenticated, WebSocketHandler):
+    @authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        await super().get(*args, **kwargs)
+
+    def open(self) -> None:  # type: ignore[override]
+        self.write_message(self.current_user["name"])
+
+
+@pytest.fixture(params=[True, False], ids=["ws-cookie-allowed", "ws-cookie-refused"])
+def xsrf_app(request: pytest.FixtureRequest, fake_hub: FakeHub) -> Iterator[Service]:
+    port = free_port()
+    auth = make_auth(
+        fake_hub, f"http://127.0.0.1:{port}", allow_websocket_cookie_auth=request.param
+    )
+    app = Application(
+        [
+            (PREFIX + "oauth_callback", HubOAuthCallbackHandler),
+            (PREFIX + "ws", Echo),
+            (PREFIX + "page", XsrfPage),
+        ],
+        hub_auth=auth,
+        xsrf_cookies=True,
+    )
+    with serve_app(app, port) as url:
+        yield Service(url, auth, fake_hub, "tornado")
+    auth.close()
+
+
+@contextmanager
+def serve_app(app: Application, port: int) -> Iterator[str]:
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        async def main() -> None:
+            server = app.listen(port, "127.0.0.1")
+            box["stop"], box["loop"] = asyncio.Event(), asyncio.get_running_loop()
+            ready.set()
+            await box["stop"].wait()
+            server.stop()
+            await server.close_all_connections()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)
+
+
+def test_tornado_xsrf_cookies_work_with_hubauth(xsrf_app: Service) -> None:
+    b = browser()
+    page = log_in(xsrf_app, b)
+    assert page.status_code == 200
+    xsrf = page.json()["xsrf"]
+    # A cookie-authenticated POST without the XSRF token: Tornado refuses it.
+    assert b.post(xsrf_app.page(), timeout=10).status_code == 403
+    # With it (and no Origin header at all): Tornado's check is the same-origin evidence.
+    r = b.post(xsrf_app.page(), data={"_xsrf": xsrf}, timeout=10)
+    assert r.status_code == 200 and r.json()["name"] == "alice"
+    # A token-authenticated POST needs no XSRF token at all.
+    token = xsrf_app.hub.add_user("bob")
+    r = requests.post(xsrf_app.page(), headers={"Authorization": f"token {token}"}, timeout=10)
+    assert r.status_code == 200 and r.json()["name"] == "bob"
+
+
+@pytest.mark.parametrize("valid_first", [True, False])
+def test_first_valid_of_several_xsrf_cookies_is_accepted(
+    xsrf_app: Service, valid_first: bool
+) -> None:
+    """Cookies on different paths share a name; the valid one may come first or last (Tornado
+    alone keeps only the last).
+    """
+    b = browser()
+    xsrf = log_in(xsrf_app, b).json()["xsrf"]
+    login = login_cookie(xsrf_app, b)
+    bad = "2|00000000|00000000000000000000000000000000|0"
+    pair = [xsrf, bad] if valid_first else [bad, xsrf]
+    cookie = f"_xsrf={pair[0]}; _xsrf={pair[1]}; {xsrf_app.auth.cookie_name}={login}"
+    r = requests.post(xsrf_app.page(), data={"_xsrf": xsrf}, headers={"Cookie": cookie}, timeout=10)
+    assert r.status_code == 200
+
+
+def _ws(url: str, headers: dict[str, str] | None = None) -> str:
+    async def talk() -> str:
+        request = HTTPRequest(url, headers=headers or {}, connect_timeout=10, request_timeout=10)
+        conn = await websocket_connect(request)
+        try:
+            message = await conn.read_message()
+            return str(message)
+        finally:
+            conn.close()
+
+    return asyncio.run(talk())
+
+
+def _refused_handshake(url: str, headers: dict[str, str] | None = None) -> int:
+    """The status of a websocket handshake the service refuses (sent with requests, which
+    closes its socket; tornado's client leaves one open on a refused handshake).
+    """
+    upgrade = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+        **(headers or {}),
+    }
+    r = requests.get(url, headers=upgrade, timeout=10, allow_redirects=False)
+    assert r.status_code != 101
+    return r.status_code
+
+
+def test_websocket_handshake_with_token_in_url(xsrf_app: Service) -> None:
+    token = xsrf_app.hub.add_user("carol")
+    ws = xsrf_app.page("ws").replace("http://", "ws://")
+    assert _ws(f"{ws}?token={token}") == "carol"
+    assert _refused_handshake(xsrf_app.page("ws?token=not-a-token")) == 401
+
+
+def test_websocket_cookie_auth_follows_the_setting(xsrf_app: Service) -> None:
+    b = browser()
+    log_in(xsrf_app, b)
+    ws = xsrf_app.page("ws").replace("http://", "ws://")
+    headers = {"Cookie": f"{xsrf_app.auth.cookie_name}={login_cookie(xsrf_app, b)}"}
+    if xsrf_app.auth.allow_websocket_cookie_auth:
+        assert _ws(ws, headers) == "alice"
+    else:
+        assert _refused_handshake(xsrf_app.page("ws"), headers) == 401

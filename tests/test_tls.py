@@ -1,0 +1,176 @@
+"""Internal TLS to the Hub (JUPYTERHUB_SSL_*), on the sync and the async driver.
+
+A real HTTPS "Hub" on 127.0.0.1 that requires a client certificate signed by its CA, with a
+CA, server and client certificates made here with ``cryptography``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from tornado.httpserver import HTTPServer
+from tornado.web import Application, RequestHandler
+
+from hubauth import HubAuth, HubUnavailable
+
+from .conftest import TOKEN
+from .services import free_port
+
+ALICE = {"kind": "user", "name": "alice", "scopes": ["access:services"], "groups": []}
+
+
+def _cert(
+    name: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+    *,
+    ca: bool = False,
+) -> x509.Certificate:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_name, signer = issuer if issuer else (subject, key)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+    return builder.sign(signer, hashes.SHA256())
+
+
+def _write(
+    path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None
+) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if key is not None:
+        path.with_suffix(".key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = _cert("hubauth test CA", ca_key, None, ca=True)
+    _write(d / "ca.pem", ca)
+    for name in ("server", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        _write(d / f"{name}.pem", _cert(name, key, (ca.subject, ca_key)), key)
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    _write(d / "other-ca.pem", _cert("another CA", other_key, None, ca=True))
+    return d
+
+
+class User(RequestHandler):
+    def get(self) -> None:
+        if self.request.headers.get("Authorization") == "token alice-token":
+            self.write(json.dumps(ALICE))
+        else:
+            self.set_status(403)
+
+
+@pytest.fixture(scope="module")
+def tls_hub(pki: Path) -> Iterator[str]:
+    port = free_port()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki / "ca.pem"))
+    ctx.load_cert_chain(str(pki / "server.pem"), str(pki / "server.key"))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ready = threading.Event()
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        async def main() -> None:
+            server = HTTPServer(Application([("/hub/api/user", User)]), ssl_options=ctx)
+            server.listen(port, "127.0.0.1")
+            stop = asyncio.Event()
+            box["stop"], box["loop"] = stop, asyncio.get_running_loop()
+            ready.set()
+            await stop.wait()
+            server.stop()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(10)
+    yield f"https://127.0.0.1:{port}/hub/api"
+    loop = box["loop"]
+    assert isinstance(loop, asyncio.AbstractEventLoop)
+    loop.call_soon_threadsafe(box["stop"].set)  # type: ignore[attr-defined]
+    thread.join(10)
+
+
+def both(auth: HubAuth, token: str) -> list[object]:
+    """The answer of the sync and of the async driver."""
+    return [
+        auth.user_for_token(token, use_cache=False),
+        asyncio.run(auth.user_for_token(token, use_cache=False, sync=False)),
+    ]
+
+
+def test_client_certificate_and_ca_from_the_environment(pki: Path, tls_hub: str) -> None:
+    env = {
+        "JUPYTERHUB_API_TOKEN": TOKEN,
+        "JUPYTERHUB_API_URL": tls_hub,
+        "JUPYTERHUB_SSL_CERTFILE": str(pki / "client.pem"),
+        "JUPYTERHUB_SSL_KEYFILE": str(pki / "client.key"),
+        "JUPYTERHUB_SSL_CLIENT_CA": str(pki / "ca.pem"),
+    }
+    auth = HubAuth(environ=env)
+    assert both(auth, "alice-token") == [ALICE, ALICE]
+    assert both(auth, "unknown-token") == [None, None]
+    auth.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "why"),
+    [
+        ({"client_ca": "ca.pem"}, "no client certificate: the Hub refuses the handshake"),
+        (
+            {"client_ca": "other-ca.pem", "certfile": "client.pem", "keyfile": "client.key"},
+            "the Hub's certificate is not from this CA",
+        ),
+        (
+            {"certfile": "client.pem", "keyfile": "client.key"},
+            "system CAs do not know the Hub's CA",
+        ),
+    ],
+)
+def test_tls_failures_are_named_errors_on_both_drivers(
+    pki: Path, tls_hub: str, settings: dict[str, str], why: str
+) -> None:
+    auth = HubAuth(
+        api_url=tls_hub, api_token=TOKEN, **{k: str(pki / v) for k, v in settings.items()}
+    )
+    with pytest.raises(HubUnavailable, match="could not reach the Hub") as e:
+        auth.user_for_token("alice-token")
+    assert e.value.url and e.value.url.startswith(tls_hub), why
+    with pytest.raises(HubUnavailable, match="could not reach the Hub"):
+        asyncio.run(auth.user_for_token("alice-token", sync=False))
+    auth.close()
