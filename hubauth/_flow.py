@@ -16,6 +16,7 @@ from typing import Any
 from . import _protocol
 from ._view import Decision, RequestView, is_api_request, is_navigation, safe_next_url
 from .auth import HubAuth
+from .cache import MISS
 from .errors import HubAuthError, HubUnavailable, OAuthError
 from .oauth import LOOP_WINDOW, MAX_STATE_COOKIES, HubOAuth
 
@@ -101,9 +102,12 @@ async def run_async(auth: HubAuth, flow: Flow) -> Decision:
         result, error = None, None
         try:
             if isinstance(step, LookupUser):
-                result = await auth.user_for_token(
-                    step.token, session_id=step.session_id, sync=False
-                )
+                # A cache hit is answered here and now: no coroutine, no await.
+                result = auth.cached_user(step.token, step.session_id)
+                if result is MISS:
+                    result = await auth.user_for_token(
+                        step.token, session_id=step.session_id, sync=False
+                    )
             else:
                 result = await _oauth(auth).token_for_code(
                     step.code, code_verifier=step.verifier or None, sync=False
@@ -227,7 +231,6 @@ def authenticate(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None 
     access scopes.
     """
     required = frozenset(auth.access_scopes if scopes is None else scopes)
-    secure = is_secure(auth, view)
     cookies: list[str] = []
 
     # 1. Authorization header: never turned into a cookie, never needs XSRF.
@@ -254,6 +257,8 @@ def authenticate(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None 
                 www_authenticate=True,
             )
         return _authorize(auth, model, required, token)
+
+    secure = is_secure(auth, view)  # from here on, cookies may be set or cleared
 
     # 2. ?token= in the URL: only when allowed, or on a websocket handshake.
     url_token = view.query_value("token")

@@ -28,7 +28,7 @@ _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _PATH_CHARS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/%?#[]")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RequestView:
     """The parts of an HTTP request that authentication looks at."""
 
@@ -68,7 +68,7 @@ class RequestView:
         return f"{self.path}?{self.query}" if self.query else self.path
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     """The outcome, by ``kind``: ``allow`` (``user`` set), ``login`` (redirect to the Hub),
     ``redirect`` (elsewhere), ``deny`` (401/403 a protected route answers), or ``refuse``

@@ -163,6 +163,16 @@ class HubAuth:
         load = functools.partial(self._ask_hub_async, clean)
         return await self.cache.load_async(key, load, use_cache=use_cache)
 
+    def cached_user(self, token: str, session_id: str = "") -> Any:
+        """What the cache holds for ``token`` (a model copy or ``None``), or ``cache.MISS``.
+
+        Never asks the Hub; lets async callers skip a coroutine on a hit.
+        """
+        clean = _protocol.clean_token(token)
+        if clean is None:
+            return None
+        return self.cache.get(self._key(clean, session_id))
+
     def _ask_hub_sync(self, token: str) -> Model | None:
         req = _protocol.user_request(self.config.api_url, token)
         return _protocol.read_user_reply(req, self._sync.send(req))

@@ -8,6 +8,7 @@ its base, a filtered one never grants the unfiltered base, ``server=u/s`` lies w
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -37,8 +38,16 @@ def _is_base(text: str) -> bool:
 
 def parse_scope(scope: str) -> Scope:
     """Parse one scope string; raise :class:`ScopeError` saying what is wrong with it."""
-    if not isinstance(scope, str):
+    if type(scope) is not str:
         raise ScopeError(f"a scope must be a string, got {type(scope).__name__}")
+    return _parse(scope)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(scope: str) -> Scope:
+    """Memoized (bounded): the same few scopes are parsed on every request, and a ``Scope``
+    is immutable. Errors are not cached.
+    """
     if not scope or len(scope) > _MAX_SCOPE_LENGTH or scope != scope.strip():
         raise ScopeError(f"malformed scope {scope[:80]!r}: empty, too long or padded with spaces")
     base, bang, rest = scope.partition("!")
@@ -63,34 +72,41 @@ def parse_scope(scope: str) -> Scope:
     return Scope(base, kind, value)
 
 
-def _parse_held(scopes: Iterable[object]) -> set[Scope]:
-    """Parse the scopes a token holds, dropping any that do not parse (they grant nothing)."""
+def _parse_held(scopes: Iterable[object]) -> frozenset[Scope]:
+    """Parse the scopes a token holds, dropping any that do not parse (they grant nothing).
+
+    Memoized on the tuple of scopes: a cached user's model carries the same list on every
+    request. Lists with unhashable junk in them are parsed without the memo.
+    """
+    as_tuple = tuple(scopes)
+    try:
+        return _parse_held_tuple(as_tuple)
+    except TypeError:
+        return _parse_held_tuple.__wrapped__(as_tuple)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_held_tuple(scopes: tuple[object, ...]) -> frozenset[Scope]:
     held: set[Scope] = set()
     for s in scopes:
-        if isinstance(s, str):
+        if type(s) is str:
             try:
-                held.add(parse_scope(s))
+                held.add(_parse(s))
             except ScopeError:
                 continue
-    return held
+    return frozenset(held)
 
 
-def _grants(req: Scope, held: set[Scope], groups: frozenset[str], user: str) -> bool:
-    if Scope(req.base) in held or req in held:
-        return True
-    if not req.filter:
+def _group_grants(req: Scope, held: frozenset[Scope], model: Mapping[str, Any] | None) -> bool:
+    """A ``group=`` scope grants a user/server filter only for the model's own user."""
+    if model is None or model.get("kind", "user") != "user":
         return False
-    owner = ""
-    if req.filter == "server":
-        owner = req.value.partition("/")[0]
-        if Scope(req.base, "user", owner) in held:
-            return True
-    elif req.filter == "user":
-        owner = req.value
-    # A group filter can only be resolved for the model's own user, whose groups we know.
-    return (
-        bool(owner) and owner == user and any(Scope(req.base, "group", g) in held for g in groups)
-    )
+    name = model.get("name")
+    owner = req.value.partition("/")[0] if req.filter == "server" else req.value
+    if req.filter not in ("user", "server") or not isinstance(name, str) or owner != name:
+        return False
+    groups = model.get("groups") or ()
+    return any(type(g) is str and Scope(req.base, "group", g) in held for g in groups)
 
 
 def check_scopes(
@@ -103,20 +119,22 @@ def check_scopes(
     "name": ..., "kind": ...}``), in which case group filters resolve for that user.
     ``required`` must parse; malformed ones raise :class:`ScopeError`.
     """
-    if isinstance(required, str):
-        required = [required]
-    wanted = [(r, parse_scope(r)) for r in required]
-    user = ""
-    groups: frozenset[str] = frozenset()
-    if isinstance(scopes, Mapping):
-        model = scopes
-        held_raw = model.get("scopes") or []
-        if model.get("kind", "user") == "user" and isinstance(model.get("name"), str):
-            user = model["name"]
-            groups = frozenset(g for g in (model.get("groups") or []) if isinstance(g, str))
-    else:
-        held_raw = scopes
-    if isinstance(held_raw, str) or not isinstance(held_raw, Iterable):
+    wanted = [(r, parse_scope(r)) for r in ((required,) if type(required) is str else required)]
+    model = scopes if isinstance(scopes, (dict, Mapping)) else None
+    held_raw = model.get("scopes") if model is not None else scopes
+    if not held_raw or isinstance(held_raw, (str, bytes)) or not isinstance(held_raw, Iterable):
         return set()
     held = _parse_held(held_raw)
-    return {text for text, req in wanted if _grants(req, held, groups, user)}
+    granted = set()
+    for text, req in wanted:
+        if (
+            req in held
+            or (req.filter and _parse(req.base) in held)
+            or (
+                req.filter == "server"
+                and Scope(req.base, "user", req.value.partition("/")[0]) in held
+            )
+            or (req.filter and _group_grants(req, held, model))
+        ):
+            granted.add(text)
+    return granted

@@ -38,7 +38,8 @@ _NOT_RESOLVED: Any = object()
 def view_of(handler: RequestHandler) -> RequestView:
     """The neutral view of a Tornado request."""
     req = handler.request
-    headers = {k.lower(): v for k, v in req.headers.items()}
+    headers = req.headers  # already a case-insensitive mapping: no copy per request
+    cookie = headers.get("Cookie", "")
     xsrf_checked = bool(handler.settings.get("xsrf_cookies")) and req.method not in (
         "GET",
         "HEAD",
@@ -49,10 +50,10 @@ def view_of(handler: RequestHandler) -> RequestView:
         path=req.path,
         query=req.query,
         headers=headers,
-        cookies=parse_cookie_header(req.headers.get("Cookie", "")),
+        cookies=parse_cookie_header(cookie) if cookie else (),
         scheme=req.protocol,
         host=req.host,
-        is_websocket=req.headers.get("Upgrade", "").lower() == "websocket",
+        is_websocket=headers.get("Upgrade", "").lower() == "websocket",
         xsrf_valid=xsrf_checked,  # Tornado checked it before prepare(), or refused already
     )
 
@@ -97,14 +98,29 @@ class HubAuthenticated(RequestHandler):
     def hub_auth(self, auth: HubAuth) -> None:
         self._hub_auth_own = auth  # this handler only, never the whole application
 
-    @property
-    def _required_scopes(self) -> frozenset[str]:
-        scopes = self.hub_scopes
-        return frozenset(self.hub_auth.access_scopes if scopes is None else scopes)
+    _hub_required_memo: frozenset[str] | None = None
+
+    def _hub_required(self) -> frozenset[str]:
+        """The scopes this handler requires (``hub_scopes``, else the service's access scopes);
+        worked out once per request.
+        """
+        if self._hub_required_memo is None:
+            scopes = self.hub_scopes
+            self._hub_required_memo = frozenset(
+                self.hub_auth.access_scopes if scopes is None else scopes
+            )
+        return self._hub_required_memo
+
+    _hub_scopes_checked = False
 
     def check_hub_user(self, model: dict[str, Any]) -> dict[str, Any] | None:
         """The model if this caller may use the handler, else ``None`` (answered with 403)."""
-        if self._required_scopes and not self.hub_auth.check_scopes(self._required_scopes, model):
+        scopes = self._hub_required()
+        if (
+            not self._hub_scopes_checked
+            and scopes
+            and not self.hub_auth.check_scopes(scopes, model)
+        ):
             return None
         lists = (self.hub_users, self.hub_groups, self.hub_services)
         if all(x is None for x in lists):
@@ -125,7 +141,7 @@ class HubAuthenticated(RequestHandler):
     async def prepare(self) -> None:
         """Ask the Hub who is calling (asynchronously) before the handler method runs."""
         parent = super().prepare()
-        if inspect.isawaitable(parent):
+        if parent is not None and inspect.isawaitable(parent):
             await parent
         if self._finished:
             return
@@ -135,12 +151,14 @@ class HubAuthenticated(RequestHandler):
         if slash is not None:
             self.redirect(slash.location)
             return
-        decision = await run_async(auth, authenticate(auth, view, self._required_scopes))
-        if (
-            decision.allowed
-            and decision.user is not None
-            and self.check_hub_user(decision.user) is None
-        ):
+        decision = await run_async(auth, authenticate(auth, view, self._hub_required()))
+        self._hub_scopes_checked = True  # the flow checked them: check_hub_user need not again
+        try:
+            user = decision.user if decision.allowed else None
+            refused = user is not None and self.check_hub_user(user) is None
+        finally:
+            self._hub_scopes_checked = False
+        if refused and decision.user is not None:
             decision = Decision(
                 kind="deny",
                 status=403,

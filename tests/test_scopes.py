@@ -135,3 +135,15 @@ def test_fuzz_parse_never_raises_anything_but_scope_error(text: str) -> None:
 def test_fuzz_held_scopes_never_crash(held: list[str], required: str) -> None:
     result = check_scopes(required, held)
     assert result <= {required}
+
+
+@pytest.mark.parametrize("bad", [["read:users"], {"a": 1}, None, b"read:users"])
+def test_non_string_scopes_are_scope_errors_even_unhashable(bad: object) -> None:
+    with pytest.raises(ScopeError, match="must be a string"):
+        parse_scope(bad)  # type: ignore[arg-type]
+
+
+def test_held_scopes_with_unhashable_junk_still_check() -> None:
+    model = {"name": "a", "scopes": ["read:users", {"not": "a scope"}, ["x"]]}
+    assert check_scopes("read:users", model) == {"read:users"}
+    assert not check_scopes("admin:users", model)
