@@ -72,6 +72,7 @@ def services(admin_token: str, external: tuple[str, int] | None = None) -> list[
             "name": "whoami-tornado",
             "url": f"http://127.0.0.1:{free_port()}",
             "command": [sys.executable, str(HERE / "whoami-tornado" / "whoami_tornado.py")],
+            "environment": secret,  # logins survive a restart of the service
         },
         {
             "name": "whoami-flask",
@@ -89,6 +90,7 @@ def services(admin_token: str, external: tuple[str, int] | None = None) -> list[
             "name": "grader-dashboard",
             "url": f"http://127.0.0.1:{free_port()}",
             "command": [sys.executable, str(HERE / "grader-dashboard" / "grader_dashboard.py")],
+            "environment": secret,
             "oauth_client_allowed_scopes": ["read:groups!group=students"],
         },
         {

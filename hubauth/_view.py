@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import string
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ __all__ = [
     "RequestView",
     "is_api_request",
     "is_navigation",
+    "redact_text",
     "redact_uri",
     "safe_next_url",
     "wants_page",
@@ -146,6 +148,16 @@ def redact_uri(uri: str) -> str:
         secret = urllib.parse.unquote_plus(name).lower() in _SECRET_PARAMS
         parts.append(f"{name}=[secret]" if eq and secret else piece)
     return f"{path}?{'&'.join(parts)}"
+
+
+_CREDENTIAL = re.compile(r"(?i)\b(token|bearer)(\s+|=)[^\s&'\"]+")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with anything that looks like ``token <t>``, ``bearer <t>`` or ``token=<t>``
+    replaced: for log lines written by code that is not hubauth's (Tornado's HTTP parser).
+    """
+    return _CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}[secret]", text)
 
 
 def safe_next_url(url: str, fallback: str) -> str:

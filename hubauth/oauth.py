@@ -190,7 +190,8 @@ class HubOAuth(HubAuth):
     def get_next_url(self, state: str | Mapping[str, Any] | None = None) -> str:
         """The next URL of a login (a decoded state, or ``None``): always a local path."""
         if isinstance(state, Mapping):
-            return safe_next_url(str(state.get("next", "")), self.base_url)
+            target = state.get("next", "")
+            return safe_next_url(target if isinstance(target, str) else "", self.base_url)
         return self.base_url
 
     def authorize_url(self, state: str, code_challenge: str) -> str:

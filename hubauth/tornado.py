@@ -17,7 +17,7 @@ from typing import Any
 from tornado.web import Finish, HTTPError, RequestHandler
 
 from ._flow import authenticate, callback, logout, redirect_with_slash, run_async
-from ._view import Decision, RequestView, redact_uri
+from ._view import Decision, RequestView, redact_text, redact_uri
 from .auth import HubAuth
 from .cookies import parse_cookie_header
 from .oauth import HubOAuth
@@ -27,10 +27,33 @@ __all__ = [
     "HubOAuthCallbackHandler",
     "HubOAuthLogoutHandler",
     "HubOAuthenticated",
+    "RedactCredentials",
     "view_of",
 ]
 
 log = logging.getLogger("hubauth")
+
+
+class RedactCredentials(logging.Filter):
+    """Rewrites Tornado's own log records so no token in a request reaches a log.
+
+    Tornado logs a malformed request line or header verbatim (``tornado.general``) before any
+    handler runs; this filter, installed on Tornado's loggers when this module is imported,
+    replaces what looks like a credential with ``[secret]``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+_REDACT = RedactCredentials()
+for _name in ("tornado.general", "tornado.access", "tornado.application"):
+    if not any(isinstance(f, RedactCredentials) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(_REDACT)
 
 _NOT_RESOLVED: Any = object()
 

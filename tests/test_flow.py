@@ -552,3 +552,41 @@ def test_redact_uri(uri: str, redacted: str) -> None:
     from hubauth._view import redact_uri
 
     assert redact_uri(uri) == redacted
+
+
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        (
+            "Invalid header value 'token cf9af4d2df\x01'",
+            "Invalid header value 'token [secret]'",
+        ),
+        ("Authorization: Bearer abc.def", "Authorization: Bearer [secret]"),
+        ("GET /x?token=abc&y=1", "GET /x?token=[secret]&y=1"),
+        ("nothing to see", "nothing to see"),
+    ],
+)
+def test_redact_text(line: str, redacted: str) -> None:
+    from hubauth._view import redact_text
+
+    assert redact_text(line) == redacted
+
+
+def test_tornado_logs_are_redacted_when_the_adapter_is_imported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    import hubauth.tornado  # noqa: F401 - installs the filter
+
+    caplog.set_level(logging.INFO, "tornado.general")
+    logging.getLogger("tornado.general").info(
+        "Malformed HTTP message: %r", "token s3cr3t-token\x01"
+    )
+    assert "s3cr3t-token" not in caplog.text and "[secret]" in caplog.text
+
+
+def test_get_next_url_ignores_non_text() -> None:
+    auth = oauth()
+    assert auth.get_next_url({"next": b"//evil.example"}) == "/services/svc/"
+    assert auth.get_next_url({"next": "/services/svc/x"}) == "/services/svc/x"
