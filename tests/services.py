@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import requests
+from tornado.httpserver import HTTPServer
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from hubauth.auth import HubAuth
@@ -145,32 +146,42 @@ def wsgi_app(auth: HubAuth) -> Any:
 
 
 @contextmanager
+def serve_tornado(start: Callable[[], HTTPServer]) -> Iterator[None]:
+    """Run the Tornado server ``start()`` makes (called on a new event loop) in a thread,
+    until the block ends; then stop it and close its connections.
+    """
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def run() -> None:
+        async def main() -> None:
+            server = start()
+            holder["stop"] = asyncio.Event()
+            holder["loop"] = asyncio.get_running_loop()
+            started.set()
+            await holder["stop"].wait()
+            server.stop()
+            await server.close_all_connections()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("the Tornado server did not start within 10 s")
+    try:
+        yield
+    finally:
+        holder["loop"].call_soon_threadsafe(holder["stop"].set)
+        thread.join(10)
+
+
+@contextmanager
 def serve(adapter: str, auth: HubAuth, port: int) -> Iterator[str]:
     """Run the service for ``adapter`` on 127.0.0.1:port; yield its origin."""
     if adapter == "tornado":
-        started = threading.Event()
-        holder: dict[str, Any] = {}
-
-        def run() -> None:
-            async def main() -> None:
-                server = tornado_app(auth).listen(port, "127.0.0.1")
-                holder["stop"] = asyncio.Event()
-                holder["loop"] = asyncio.get_running_loop()
-                started.set()
-                await holder["stop"].wait()
-                server.stop()
-                await server.close_all_connections()
-
-            asyncio.run(main())
-
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        started.wait(10)
-        try:
+        with serve_tornado(lambda: tornado_app(auth).listen(port, "127.0.0.1")):
             yield f"http://127.0.0.1:{port}"
-        finally:
-            holder["loop"].call_soon_threadsafe(holder["stop"].set)
-            thread.join(10)
         return
     app = flask_app(auth) if adapter == "flask" else wsgi_app(auth)
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)

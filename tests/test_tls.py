@@ -11,7 +11,6 @@ import datetime
 import ipaddress
 import json
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from tornado.web import Application, RequestHandler
 from hubauth import HubAuth, HubUnavailable
 
 from .conftest import TOKEN
-from .services import free_port
+from .services import free_port, serve_tornado
 
 ALICE = {"kind": "user", "name": "alice", "scopes": ["access:services"], "groups": []}
 
@@ -101,29 +100,15 @@ def tls_hub(pki: Path) -> Iterator[str]:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki / "ca.pem"))
     ctx.load_cert_chain(str(pki / "server.pem"), str(pki / "server.key"))
     ctx.verify_mode = ssl.CERT_REQUIRED
-    ready = threading.Event()
-    box: dict[str, object] = {}
+    app = Application([("/hub/api/user", User)])
 
-    def run() -> None:
-        async def main() -> None:
-            server = HTTPServer(Application([("/hub/api/user", User)]), ssl_options=ctx)
-            server.listen(port, "127.0.0.1")
-            stop = asyncio.Event()
-            box["stop"], box["loop"] = stop, asyncio.get_running_loop()
-            ready.set()
-            await stop.wait()
-            server.stop()
+    def start() -> HTTPServer:
+        server = HTTPServer(app, ssl_options=ctx)
+        server.listen(port, "127.0.0.1")
+        return server
 
-        asyncio.run(main())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    yield f"https://127.0.0.1:{port}/hub/api"
-    loop = box["loop"]
-    assert isinstance(loop, asyncio.AbstractEventLoop)
-    loop.call_soon_threadsafe(box["stop"].set)  # type: ignore[attr-defined]
-    thread.join(10)
+    with serve_tornado(start):
+        yield f"https://127.0.0.1:{port}/hub/api"
 
 
 def both(auth: HubAuth, token: str) -> list[object]:

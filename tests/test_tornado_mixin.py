@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -19,7 +17,16 @@ from hubauth.testing import FakeHub
 from hubauth.tornado import HubAuthenticated, HubOAuthCallbackHandler, HubOAuthenticated
 
 from .conftest import TOKEN
-from .services import PREFIX, Service, browser, free_port, log_in, login_cookie, make_auth
+from .services import (
+    PREFIX,
+    Service,
+    browser,
+    free_port,
+    log_in,
+    login_cookie,
+    make_auth,
+    serve_tornado,
+)
 
 APP_AUTH = HubAuth(api_url="http://app.test/hub/api", api_token=TOKEN)
 OWN_AUTH = HubAuth(api_url="http://own.test/hub/api", api_token=TOKEN)
@@ -44,30 +51,9 @@ class Default(Own):
 @pytest.fixture
 def app_url() -> Iterator[str]:
     port = free_port()
-    ready = threading.Event()
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        async def main() -> None:
-            server = Application([("/own", Own), ("/default", Default)], hub_auth=APP_AUTH).listen(
-                port, "127.0.0.1"
-            )
-            stop = asyncio.Event()
-            box["stop"], box["loop"] = stop, asyncio.get_running_loop()
-            ready.set()
-            await stop.wait()
-            server.stop()
-
-        asyncio.run(main())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    yield f"http://127.0.0.1:{port}"
-    loop = box["loop"]
-    assert isinstance(loop, asyncio.AbstractEventLoop)
-    loop.call_soon_threadsafe(box["stop"].set)  # type: ignore[attr-defined]
-    thread.join(10)
+    app = Application([("/own", Own), ("/default", Default)], hub_auth=APP_AUTH)
+    with serve_tornado(lambda: app.listen(port, "127.0.0.1")):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_hub_auth_set_on_a_handler_stays_on_that_handler(app_url: str) -> None:
@@ -119,35 +105,9 @@ def xsrf_app(request: pytest.FixtureRequest, fake_hub: FakeHub) -> Iterator[Serv
         hub_auth=auth,
         xsrf_cookies=True,
     )
-    with serve_app(app, port) as url:
-        yield Service(url, auth, fake_hub, "tornado")
+    with serve_tornado(lambda: app.listen(port, "127.0.0.1")):
+        yield Service(f"http://127.0.0.1:{port}", auth, fake_hub, "tornado")
     auth.close()
-
-
-@contextmanager
-def serve_app(app: Application, port: int) -> Iterator[str]:
-    ready = threading.Event()
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        async def main() -> None:
-            server = app.listen(port, "127.0.0.1")
-            box["stop"], box["loop"] = asyncio.Event(), asyncio.get_running_loop()
-            ready.set()
-            await box["stop"].wait()
-            server.stop()
-            await server.close_all_connections()
-
-        asyncio.run(main())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        thread.join(10)
 
 
 def test_tornado_xsrf_cookies_work_with_hubauth(xsrf_app: Service) -> None:
