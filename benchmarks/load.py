@@ -462,6 +462,60 @@ def table(head: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -
         print(line(r))
 
 
+def inprocess_us(
+    variant: str, api_url: str, token: str, *, n: int = 3000, repeats: int = 7
+) -> float:
+    """Server CPU µs per request for ``variant``, in this process and without sockets: the
+    same app, requests pushed through Tornado's handler machinery; best of ``repeats``.
+
+    Steadier than req/s under load, which moves by 10-30 % between server launches here.
+    """
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
+
+    app = make_app(variant, api_url)
+    headers = {"Host": "127.0.0.1", "Authorization": f"token {token}", "Accept": "*/*"}
+
+    class Connection:
+        context = type("Context", (), {"remote_ip": "127.0.0.1", "protocol": "http"})()
+
+        def set_close_callback(self, callback: Any) -> None:
+            pass
+
+        def write_headers(self, *args: Any, **kwargs: Any) -> Any:
+            return _done()
+
+        def write(self, chunk: bytes) -> Any:
+            return _done()
+
+        def finish(self) -> None:
+            pass
+
+    def _done() -> Any:
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    async def run(count: int) -> float:
+        start = time.process_time()
+        for _ in range(count):
+            request = HTTPServerRequest(
+                start_line=RequestStartLine("GET", PATH, "HTTP/1.1"),
+                headers=HTTPHeaders(headers),
+                connection=Connection(),  # type: ignore[arg-type]
+            )
+            dispatcher = app.find_handler(request)
+            dispatcher.execute()
+            while dispatcher.handler is None or not dispatcher.handler._finished:
+                await asyncio.sleep(0)
+        return (time.process_time() - start) / count * 1e6
+
+    async def best() -> float:
+        await run(200)  # warm: the token is cached from here on
+        return min([await run(n) for _ in range(repeats)])
+
+    return asyncio.run(best())
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One variant over its rounds: medians of the rates, totals of the counts, and the
     busiest client process seen.
@@ -712,10 +766,45 @@ def main(argv: list[str] | None = None) -> int:
                 runs[v].append(res)
                 print(f": {fmt(res['req_per_s'])} req/s", flush=True)
         profile = profile_server(args.profile, hub.api_url, token, s) if args.profile else None
+        inproc = {}
+        if "none" in only and "hubauth" in only:
+            print("... in-process CPU per request", flush=True)
+            inproc = {
+                v: inprocess_us(v, hub.api_url, token, n=1000 if args.quick else 3000)
+                for v in only
+                if v != "jupyterhub-async"
+            }
     elapsed = time.perf_counter() - started
     summary = {v: summarize(rs) for v, rs in runs.items()}
     print()
     rows = report(summary, s)
+    if inproc:
+        base = summary["none"]["server_cpu_us_per_req"]
+
+        def share(v: str) -> float | None:
+            if v not in inproc:
+                return None
+            added = inproc[v] - inproc["none"]
+            return 100 * added / (base + added)
+
+        h, j = share("hubauth"), share("jupyterhub")
+        print(
+            "\nin-process CPU per request (µs, best of 7, no sockets): "
+            + ", ".join(f"{v} {us:.1f}" for v, us in inproc.items())
+        )
+        row = {
+            "metric": "auth share of server CPU (in-process µs added / no-auth µs under load)",
+            "hubauth": "-" if h is None else f"{h:.1f} %",
+            "jupyterhub": "-" if j is None else f"{j:.1f} %",
+            "ratio": "",
+            "target": f"hubauth < {TARGET_COST:g} %",
+            "met": h is not None and h < TARGET_COST,
+        }
+        rows.append(row)
+        print(
+            f"{row['metric']}: hubauth {row['hubauth']}, jupyterhub {row['jupyterhub']}; "
+            f"target {row['target']}: {'yes' if row['met'] else 'NO'}"
+        )
     print(
         f"\ntotal {elapsed:.1f} s. req/s move with whatever else runs on the machine (the "
         "'other CPU %' column); server CPU µs/req moves less. Compare within one run."
