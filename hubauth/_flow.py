@@ -23,6 +23,7 @@ from .oauth import LOOP_WINDOW, MAX_STATE_COOKIES, HubOAuth
 __all__ = [
     "ExchangeCode",
     "LookupUser",
+    "advance",
     "authenticate",
     "callback",
     "is_secure",
@@ -69,51 +70,70 @@ def _oauth(auth: HubAuth) -> HubOAuth:
     return auth
 
 
+def advance(
+    auth: HubAuth, flow: Flow, result: Any = None, error: HubAuthError | None = None
+) -> Decision | Step:
+    """Feed the flow ``result`` (or ``error``) and go on, answering lookups from the cache,
+    until it decides (a :class:`Decision`) or needs the Hub (the :class:`Step` to perform).
+
+    Both runners share this; on a cache hit the whole flow runs here, with no I/O and no
+    coroutine.
+    """
+    while True:
+        try:
+            step = flow.throw(error) if error is not None else flow.send(result)
+        except StopIteration as done:
+            decision: Decision = done.value
+            return decision
+        result, error = None, None
+        if isinstance(step, LookupUser):
+            # (LookupUser tokens were checked with clean_token where they were read.)
+            result = auth._cached_clean(step.token, step.session_id)
+            if result is not MISS:
+                continue
+            result = None
+        return step
+
+
 def run_sync(auth: HubAuth, flow: Flow) -> Decision:
     """Run a flow with blocking calls (Flask, WSGI, threads)."""
-    result: Any = None
-    error: HubAuthError | None = None
-    while True:
+    outcome = advance(auth, flow)
+    while not isinstance(outcome, Decision):
+        result: Any = None
+        error: HubAuthError | None = None
         try:
-            step = flow.throw(error) if error is not None else flow.send(result)
-        except StopIteration as done:
-            value: Decision = done.value
-            return value
-        result, error = None, None
-        try:
-            if isinstance(step, LookupUser):
-                result = auth.user_for_token(step.token, session_id=step.session_id)
+            if isinstance(outcome, LookupUser):
+                result = auth.user_for_token(outcome.token, session_id=outcome.session_id)
             else:
-                result = _oauth(auth).token_for_code(step.code, code_verifier=step.verifier or None)
+                code, verifier = outcome.code, outcome.verifier or None
+                result = _oauth(auth).token_for_code(code, code_verifier=verifier)
         except HubAuthError as e:
             error = e
+        outcome = advance(auth, flow, result, error)
+    return outcome
 
 
-async def run_async(auth: HubAuth, flow: Flow) -> Decision:
-    """Run a flow on the event loop (Tornado); the twin of :func:`run_sync`."""
-    result: Any = None
-    error: HubAuthError | None = None
-    while True:
+async def run_async(auth: HubAuth, flow: Flow, outcome: Decision | Step | None = None) -> Decision:
+    """Run a flow on the event loop (Tornado): the twin of :func:`run_sync`. ``outcome``
+    resumes a flow that :func:`advance` has already taken as far as the cache allowed.
+    """
+    if outcome is None:
+        outcome = advance(auth, flow)
+    while not isinstance(outcome, Decision):
+        result: Any = None
+        error: HubAuthError | None = None
         try:
-            step = flow.throw(error) if error is not None else flow.send(result)
-        except StopIteration as done:
-            value: Decision = done.value
-            return value
-        result, error = None, None
-        try:
-            if isinstance(step, LookupUser):
-                # A cache hit is answered here and now: no coroutine, no await.
-                result = auth.cached_user(step.token, step.session_id)
-                if result is MISS:
-                    result = await auth.user_for_token(
-                        step.token, session_id=step.session_id, sync=False
-                    )
-            else:
-                result = await _oauth(auth).token_for_code(
-                    step.code, code_verifier=step.verifier or None, sync=False
+            if isinstance(outcome, LookupUser):
+                result = await auth.user_for_token(
+                    outcome.token, session_id=outcome.session_id, sync=False
                 )
+            else:
+                code, verifier = outcome.code, outcome.verifier or None
+                result = await _oauth(auth).token_for_code(code, code_verifier=verifier, sync=False)
         except HubAuthError as e:
             error = e
+        outcome = advance(auth, flow, result, error)
+    return outcome
 
 
 # ---------------------------------------------------------------- helpers
@@ -373,6 +393,15 @@ def callback(auth: HubOAuth, view: RequestView) -> Flow:
         )
     except HubAuthError as e:
         return _hub_trouble(e, cookies)
+    token = _protocol.clean_token(token)
+    if token is None:
+        log.warning("The Hub issued an access token that cannot be a token")
+        return Decision(
+            kind="refuse",
+            status=502,
+            message="The Hub issued an unusable token.",
+            cookies=tuple(cookies),
+        )
     try:
         model = yield LookupUser(token, view.cookie(SESSION_COOKIE))
     except HubAuthError as e:
@@ -380,6 +409,7 @@ def callback(auth: HubOAuth, view: RequestView) -> Flow:
     if model is None:
         log.warning("The Hub does not know the token it just issued")
         return Decision(
+            kind="refuse",
             status=502,
             message="The Hub issued a token it does not recognise.",
             cookies=tuple(cookies),

@@ -171,6 +171,10 @@ class HubAuth:
         clean = _protocol.clean_token(token)
         if clean is None:
             return None
+        return self._cached_clean(clean, session_id)
+
+    def _cached_clean(self, clean: str, session_id: str) -> Any:
+        """:meth:`cached_user` for a token already checked with ``clean_token``."""
         return self.cache.get(self._key(clean, session_id))
 
     def _ask_hub_sync(self, token: str) -> Model | None:

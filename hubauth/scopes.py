@@ -109,6 +109,11 @@ def _group_grants(req: Scope, held: frozenset[Scope], model: Mapping[str, Any] |
     return any(type(g) is str and Scope(req.base, "group", g) in held for g in groups)
 
 
+@functools.lru_cache(maxsize=256)
+def _parse_required(required: frozenset[str]) -> tuple[tuple[str, Scope], ...]:
+    return tuple((r, parse_scope(r)) for r in required)
+
+
 def check_scopes(
     required: str | Iterable[str],
     scopes: Iterable[str] | Mapping[str, Any],
@@ -119,7 +124,12 @@ def check_scopes(
     "name": ..., "kind": ...}``), in which case group filters resolve for that user.
     ``required`` must parse; malformed ones raise :class:`ScopeError`.
     """
-    wanted = [(r, parse_scope(r)) for r in ((required,) if type(required) is str else required)]
+    if type(required) is frozenset:
+        wanted = _parse_required(required)  # a service's fixed scopes: parsed once
+    else:
+        wanted = tuple(
+            (r, parse_scope(r)) for r in ((required,) if type(required) is str else required)
+        )
     model = scopes if isinstance(scopes, (dict, Mapping)) else None
     held_raw = model.get("scopes") if model is not None else scopes
     if not held_raw or isinstance(held_raw, (str, bytes)) or not isinstance(held_raw, Iterable):

@@ -11,12 +11,21 @@ from __future__ import annotations
 import hmac
 import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Generator, Iterable
 from typing import Any
 
 from tornado.web import Finish, HTTPError, RequestHandler
 
-from ._flow import authenticate, callback, logout, redirect_with_slash, run_async
+from ._flow import (
+    Flow,
+    Step,
+    advance,
+    authenticate,
+    callback,
+    logout,
+    redirect_with_slash,
+    run_async,
+)
 from ._view import Decision, RequestView, redact_text, redact_uri
 from .auth import HubAuth
 from .cookies import parse_cookie_header
@@ -56,6 +65,16 @@ for _name in ("tornado.general", "tornado.access", "tornado.application"):
         logging.getLogger(_name).addFilter(_REDACT)
 
 _NOT_RESOLVED: Any = object()
+
+
+class _Done:
+    """An awaitable that is already finished (``await`` returns None at once)."""
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        yield from ()
+
+
+_DONE: Awaitable[None] = _Done()
 
 
 def view_of(handler: RequestHandler) -> RequestView:
@@ -138,15 +157,11 @@ class HubAuthenticated(RequestHandler):
 
     def check_hub_user(self, model: dict[str, Any]) -> dict[str, Any] | None:
         """The model if this caller may use the handler, else ``None`` (answered with 403)."""
-        scopes = self._hub_required()
-        if (
-            not self._hub_scopes_checked
-            and scopes
-            and not self.hub_auth.check_scopes(scopes, model)
-        ):
-            return None
-        lists = (self.hub_users, self.hub_groups, self.hub_services)
-        if all(x is None for x in lists):
+        if not self._hub_scopes_checked:
+            scopes = self._hub_required()
+            if scopes and not self.hub_auth.check_scopes(scopes, model):
+                return None
+        if self.hub_users is None and self.hub_groups is None and self.hub_services is None:
             return model
         name = model.get("name")
         if model.get("kind", "user") == "service":
@@ -161,20 +176,43 @@ class HubAuthenticated(RequestHandler):
         log.info("%s is not in this handler's hub_users/hub_groups allow-lists", name)
         return None
 
-    async def prepare(self) -> None:
-        """Ask the Hub who is calling (asynchronously) before the handler method runs."""
+    def prepare(self) -> Awaitable[None]:
+        """Find out who is calling before the handler method runs.
+
+        Returns an awaitable (so ``await super().prepare()`` works in subclasses). A cached
+        caller is known at once and the awaitable is already done; otherwise the Hub is
+        asked asynchronously, never with a blocking call on the event loop.
+        """
         parent = super().prepare()
         if parent is not None and inspect.isawaitable(parent):
-            await parent
+            return self._hub_prepare_after(parent)
+        return self._hub_prepare()
+
+    async def _hub_prepare_after(self, parent: Awaitable[Any]) -> None:
+        await parent
+        await self._hub_prepare()
+
+    def _hub_prepare(self) -> Awaitable[None]:
         if self._finished:
-            return
+            return _DONE
         auth = self.hub_auth
         view = view_of(self)
         slash = redirect_with_slash(auth, view)
         if slash is not None:
             self.redirect(slash.location)
-            return
-        decision = await run_async(auth, authenticate(auth, view, self._hub_required()))
+            return _DONE
+        flow = authenticate(auth, view, self._hub_required())
+        outcome = advance(auth, flow)
+        if isinstance(outcome, Decision):
+            self._hub_apply(outcome, view)
+            return _DONE
+        return self._hub_ask(auth, flow, outcome, view)
+
+    async def _hub_ask(self, auth: HubAuth, flow: Flow, step: Step, view: RequestView) -> None:
+        self._hub_apply(await run_async(auth, flow, step), view)
+
+    def _hub_apply(self, decision: Decision, view: RequestView) -> None:
+        """Record the decision: the user for ``get_current_user``, a refusal answered now."""
         self._hub_scopes_checked = True  # the flow checked them: check_hub_user need not again
         try:
             user = decision.user if decision.allowed else None

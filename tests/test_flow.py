@@ -590,3 +590,20 @@ def test_get_next_url_ignores_non_text() -> None:
     auth = oauth()
     assert auth.get_next_url({"next": b"//evil.example"}) == "/services/svc/"
     assert auth.get_next_url({"next": "/services/svc/x"}) == "/services/svc/x"
+
+
+@pytest.mark.parametrize(
+    ("code_token", "known", "why"),
+    [
+        ("bad token with spaces", TOKENS, "the Hub issued something that cannot be a token"),
+        ("unknown-token", {}, "the Hub does not know the token it issued"),
+    ],
+)
+def test_callback_with_an_unusable_token_from_the_hub_is_502(
+    code_token: str, known: dict[str, Any], why: str
+) -> None:
+    auth = oauth()
+    state, jar = login(auth)
+    d = finish(auth, state, jar, code_token=code_token, tokens=known)
+    assert (d.kind, d.status) == ("refuse", 502), why
+    assert auth.cookie_name not in cookie_jar(d)

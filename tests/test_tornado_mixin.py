@@ -188,3 +188,37 @@ def test_websocket_cookie_auth_follows_the_setting(xsrf_app: Service) -> None:
         assert _ws(ws, headers) == "alice"
     else:
         assert _refused_handshake(xsrf_app.page("ws"), headers) == 401
+
+
+class Subclassed(HubAuthenticated, RequestHandler):
+    """The documented pattern for a handler with a prepare() of its own."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self.extra = "prepared"
+
+    @authenticated
+    def get(self) -> None:
+        self.write({"name": self.current_user["name"], "extra": self.extra})
+
+
+def test_subclass_awaiting_super_prepare_on_hits_and_misses(fake_hub: FakeHub) -> None:
+    port = free_port()
+    auth = make_auth(fake_hub, f"http://127.0.0.1:{port}")
+    app = Application([("/x", Subclassed)], hub_auth=auth)
+    token = fake_hub.add_user("dora")
+    with serve_tornado(lambda: app.listen(port, "127.0.0.1")):
+        fake_hub.reset_counts()
+        for _ in range(3):  # a miss (asks the Hub), then cache hits (answered at once)
+            r = requests.get(
+                f"http://127.0.0.1:{port}/x",
+                headers={"Authorization": f"token {token}"},
+                timeout=10,
+            )
+            assert r.json() == {"name": "dora", "extra": "prepared"}
+        assert fake_hub.count("/hub/api/user") == 1
+        r = requests.get(
+            f"http://127.0.0.1:{port}/x", headers={"Authorization": "token nope-nope"}, timeout=10
+        )
+        assert r.status_code == 401
+    auth.close()
