@@ -245,16 +245,28 @@ def _read(req: HubRequest, resp: HubResponse, ok: Sequence[int]) -> Any:
     raise cls(text, url=req.url, status=resp.status)
 
 
-def _retry_delay(
-    req: HubRequest, error: Exception | None, attempt: int, api: _Client
-) -> float | None:
-    """Seconds to wait before trying ``req`` again, or ``None`` to give up."""
+def _checked(req: HubRequest, resp: HubResponse) -> HubResponse:
+    """``resp``, unless it is a 5xx: then the :class:`HubAPIError` (which may be retried)."""
+    if resp.status >= 500:
+        _read(req, resp, ())
+    return resp
+
+
+def _retry_delay(req: HubRequest, error: Exception, attempt: int, api: _Client) -> float | None:
+    """Seconds to wait before trying ``req`` again (and a log line saying so), or ``None``
+    to give up. Both facades' send loops ask this; only their way of waiting differs.
+    """
     if not req.idempotent or attempt >= api.retries:
         return None
     retryable = isinstance(error, HubUnavailable) or (
         isinstance(error, HubAPIError) and (error.status or 0) >= 500
     )
-    return api.backoff * (2**attempt) if retryable else None
+    if not retryable:
+        return None
+    delay: float = api.backoff * 2.0**attempt
+    where = req.url.split("?")[0]
+    log.warning("%s %s failed (%s); retrying in %.1fs", req.method, where, error, delay)
+    return delay
 
 
 class _Client(_Endpoints):
@@ -319,21 +331,11 @@ class HubAPI(_Client):
         while True:
             try:
                 with self._slots:
-                    resp = self._driver.send(req)
-                if resp.status >= 500:
-                    _read(req, resp, ())
-                return resp
+                    return _checked(req, self._driver.send(req))
             except (HubUnavailable, HubAPIError) as e:
                 delay = _retry_delay(req, e, attempt, self)
                 if delay is None:
                     raise
-                log.warning(
-                    "%s %s failed (%s); retrying in %.1fs",
-                    req.method,
-                    req.url.split("?")[0],
-                    e,
-                    delay,
-                )
                 time.sleep(delay)
                 attempt += 1
 
@@ -386,21 +388,11 @@ class AsyncHubAPI(_Client):
         while True:
             try:
                 async with self._semaphore():
-                    resp = await self._driver.send(req)
-                if resp.status >= 500:
-                    _read(req, resp, ())
-                return resp
+                    return _checked(req, await self._driver.send(req))
             except (HubUnavailable, HubAPIError) as e:
                 delay = _retry_delay(req, e, attempt, self)
                 if delay is None:
                     raise
-                log.warning(
-                    "%s %s failed (%s); retrying in %.1fs",
-                    req.method,
-                    req.url.split("?")[0],
-                    e,
-                    delay,
-                )
                 await asyncio.sleep(delay)
                 attempt += 1
 
