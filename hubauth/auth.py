@@ -163,18 +163,11 @@ class HubAuth:
         load = functools.partial(self._ask_hub_async, clean)
         return await self.cache.load_async(key, load, use_cache=use_cache)
 
-    def cached_user(self, token: str, session_id: str = "") -> Any:
-        """What the cache holds for ``token`` (a model copy or ``None``), or ``cache.MISS``.
-
-        Never asks the Hub; lets async callers skip a coroutine on a hit.
-        """
-        clean = _protocol.clean_token(token)
-        if clean is None:
-            return None
-        return self._cached_clean(clean, session_id)
-
     def _cached_clean(self, clean: str, session_id: str) -> Any:
-        """:meth:`cached_user` for a token already checked with ``clean_token``."""
+        """What the cache holds for a token already checked with ``clean_token`` (a model
+        copy or ``None``), or ``cache.MISS``. Never asks the Hub: the flows answer cache hits
+        with it, without I/O or a coroutine.
+        """
         return self.cache.get(self._key(clean, session_id))
 
     def _ask_hub_sync(self, token: str) -> Model | None:
