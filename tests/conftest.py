@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import traceback
@@ -71,3 +72,18 @@ def _no_token_in_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
     leaked = [t for t in issued if any(t in text for text in capture.texts)]
     assert not leaked, f"{len(leaked)} issued token(s) appeared in log records"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Everything imported so far lives for the whole run: keep it out of every collection."""
+    gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect after every test, so a socket or file a test left open in a reference cycle
+    fails that test (as a ResourceWarning in its teardown), not whichever test runs when the
+    collector happens to run.
+    """
+    yield
+    gc.collect()

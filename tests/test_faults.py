@@ -112,7 +112,12 @@ def test_unknown_tokens_flood(fake_hub: FakeHub) -> None:
     from hubauth import HubAuth
 
     auth = HubAuth(
-        api_url=fake_hub.api_url, api_token=fake_hub.add_service("svc"), cache_maxsize=500
+        api_url=fake_hub.api_url,
+        api_token=fake_hub.add_service("svc"),
+        cache_maxsize=500,
+        # A window far longer than the test, so a slow machine still asks within it.
+        cache_max_age=3600,
+        cache_negative_max_age=3600,
     )
     fake_hub.reset_counts()
     batch = [f"unknown-{i:06d}" for i in range(400)]

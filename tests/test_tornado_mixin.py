@@ -151,7 +151,11 @@ def _ws(url: str, headers: dict[str, str] | None = None) -> str:
             message = await conn.read_message()
             return str(message)
         finally:
+            # Finish the closing handshake before the loop ends: a connection still closing
+            # when asyncio.run() returns keeps its socket open until the garbage collector.
             conn.close()
+            while await asyncio.wait_for(conn.read_message(), 10) is not None:
+                pass
 
     return asyncio.run(talk())
 
