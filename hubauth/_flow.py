@@ -25,9 +25,12 @@ __all__ = [
     "LookupUser",
     "advance",
     "authenticate",
+    "cached_answer",
     "callback",
+    "decide_sync",
     "is_secure",
     "logout",
+    "redirect_with_slash",
     "run_async",
     "run_sync",
 ]
@@ -93,6 +96,19 @@ def advance(
                 continue
             result = None
         return step
+
+
+def decide_sync(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None = None) -> Decision:
+    """Who sent ``view``, and may they, with blocking calls (Flask, WSGI): the trailing-slash
+    redirect, a cached token's answer, or :func:`authenticate` run to its end.
+    """
+    required = frozenset(auth.access_scopes if scopes is None else scopes)
+    header = view.header("authorization")
+    return (
+        redirect_with_slash(auth, view)
+        or (cached_answer(auth, view.path, header, required) if header else None)
+        or run_sync(auth, authenticate(auth, view, required))
+    )
 
 
 def run_sync(auth: HubAuth, flow: Flow) -> Decision:
@@ -240,7 +256,39 @@ def _to_login(auth: HubAuth, view: RequestView, secure: bool, cookies: list[str]
     )
 
 
+def _header_answer(
+    auth: HubAuth, model: Model | None, scopes: frozenset[str], token: str
+) -> Decision:
+    """What the Hub's answer about an Authorization-header token decides."""
+    if model is None:
+        return Decision(
+            kind="deny",
+            status=401,
+            message="The Hub does not know this token.",
+            www_authenticate=True,
+        )
+    return _authorize(auth, model, scopes, token)
+
+
 # ---------------------------------------------------------------- the flows
+
+
+def cached_answer(
+    auth: HubAuth, path: str, authorization: str, scopes: frozenset[str]
+) -> Decision | None:
+    """What :func:`authenticate` decides for a request with this Authorization header when
+    the cache already answers for its token, found without a view or a flow (the hot path
+    of a token-authenticated API). ``None``: run :func:`authenticate`.
+    """
+    if _needs_slash(auth, path):
+        return None
+    token = _protocol.token_from_authorization(authorization)
+    if token is None:
+        return None  # the flow refuses it, with its explanation
+    model = auth._cached_clean(token, "")
+    if model is MISS:
+        return None
+    return _header_answer(auth, model, scopes, token)
 
 
 def authenticate(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None = None) -> Flow:
@@ -269,14 +317,7 @@ def authenticate(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None 
             model = yield LookupUser(token)
         except HubAuthError as e:
             return _hub_trouble(e)
-        if model is None:
-            return Decision(
-                kind="deny",
-                status=401,
-                message="The Hub does not know this token.",
-                www_authenticate=True,
-            )
-        return _authorize(auth, model, required, token)
+        return _header_answer(auth, model, required, token)
 
     secure = is_secure(auth, view)  # from here on, cookies may be set or cleared
 
@@ -432,9 +473,14 @@ def logout(auth: HubOAuth, view: RequestView) -> Decision:
 
 def redirect_with_slash(auth: HubAuth, view: RequestView) -> Decision | None:
     """``/services/x`` → ``/services/x/``: the cookies live on the slashed path."""
-    if view.path + "/" == auth.base_url and auth.base_url != "/":
+    if _needs_slash(auth, view.path):
         target = safe_next_url(
             auth.base_url + (f"?{view.query}" if view.query else ""), auth.base_url
         )
         return Decision(kind="redirect", status=302, location=target)
     return None
+
+
+def _needs_slash(auth: HubAuth, path: str) -> bool:
+    base = auth.base_url
+    return base != "/" and path + "/" == base

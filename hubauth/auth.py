@@ -168,7 +168,7 @@ class HubAuth:
         copy or ``None``), or ``cache.MISS``. Never asks the Hub: the flows answer cache hits
         with it, without I/O or a coroutine.
         """
-        return self.cache.get(self._key(clean, session_id))
+        return self.cache.get(TokenCache.key(clean, session_id))
 
     def _ask_hub_sync(self, token: str) -> Model | None:
         req = _protocol.user_request(self.config.api_url, token)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, overload
 from flask import Flask, Response, current_app, g, request
 from flask import after_this_request as _after_this_request
 
-from ._flow import authenticate, callback, logout, redirect_with_slash, run_sync
+from ._flow import callback, decide_sync, logout, run_sync
 from ._view import Decision
 from .auth import HubAuth
 from .config import SETTINGS
@@ -74,11 +74,7 @@ class FlaskHubAuth:
         """Who is calling this request, and may they (the decision the decorator applies)."""
         if self.auth is None:
             raise RuntimeError("FlaskHubAuth.init_app(app) has not been called")
-        view = view_from_environ(request.environ)
-        slash = redirect_with_slash(self.auth, view)
-        if slash is not None:
-            return slash
-        return run_sync(self.auth, authenticate(self.auth, view, scopes))
+        return decide_sync(self.auth, view_from_environ(request.environ), scopes)
 
 
 def _respond(decision: Decision) -> Response:

@@ -109,9 +109,28 @@ def _group_grants(req: Scope, held: frozenset[Scope], model: Mapping[str, Any] |
     return any(type(g) is str and Scope(req.base, "group", g) in held for g in groups)
 
 
+class _Wanted(NamedTuple):
+    """A required scope, parsed, with the held scopes beside itself that would grant it."""
+
+    text: str
+    scope: Scope
+    base: Scope | None  # the unfiltered base (None when the scope is unfiltered)
+    owner: Scope | None  # for ``server=u/s``: ``user=u``
+
+
+def _want(text: str) -> _Wanted:
+    scope = parse_scope(text)
+    if not scope.filter:
+        return _Wanted(text, scope, None, None)
+    owner = None
+    if scope.filter == "server":
+        owner = Scope(scope.base, "user", scope.value.partition("/")[0])
+    return _Wanted(text, scope, Scope(scope.base), owner)
+
+
 @functools.lru_cache(maxsize=256)
-def _parse_required(required: frozenset[str]) -> tuple[tuple[str, Scope], ...]:
-    return tuple((r, parse_scope(r)) for r in required)
+def _parse_required(required: frozenset[str]) -> tuple[_Wanted, ...]:
+    return tuple(_want(r) for r in required)
 
 
 def check_scopes(
@@ -127,24 +146,21 @@ def check_scopes(
     if type(required) is frozenset:
         wanted = _parse_required(required)  # a service's fixed scopes: parsed once
     else:
-        wanted = tuple(
-            (r, parse_scope(r)) for r in ((required,) if type(required) is str else required)
-        )
-    model = scopes if isinstance(scopes, (dict, Mapping)) else None
+        wanted = tuple(_want(r) for r in ((required,) if type(required) is str else required))
+    model = scopes if type(scopes) is dict or isinstance(scopes, Mapping) else None
     held_raw = model.get("scopes") if model is not None else scopes
-    if not held_raw or isinstance(held_raw, (str, bytes)) or not isinstance(held_raw, Iterable):
+    if type(held_raw) is not list and (
+        isinstance(held_raw, (str, bytes)) or not isinstance(held_raw, Iterable)
+    ):
         return set()
     held = _parse_held(held_raw)
     granted = set()
-    for text, req in wanted:
+    for want in wanted:
         if (
-            req in held
-            or (req.filter and _parse(req.base) in held)
-            or (
-                req.filter == "server"
-                and Scope(req.base, "user", req.value.partition("/")[0]) in held
-            )
-            or (req.filter and _group_grants(req, held, model))
+            want.scope in held
+            or (want.base is not None and want.base in held)
+            or (want.owner is not None and want.owner in held)
+            or (want.base is not None and _group_grants(want.scope, held, model))
         ):
-            granted.add(text)
+            granted.add(want.text)
     return granted

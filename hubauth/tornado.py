@@ -21,6 +21,7 @@ from ._flow import (
     Step,
     advance,
     authenticate,
+    cached_answer,
     callback,
     logout,
     redirect_with_slash,
@@ -142,15 +143,15 @@ class HubAuthenticated(RequestHandler):
 
     _hub_required_memo: frozenset[str] | None = None
 
-    def _hub_required(self) -> frozenset[str]:
+    def _hub_required(self, auth: HubAuth | None = None) -> frozenset[str]:
         """The scopes this handler requires (``hub_scopes``, else the service's access scopes);
         worked out once per request.
         """
         if self._hub_required_memo is None:
             scopes = self.hub_scopes
-            self._hub_required_memo = frozenset(
-                self.hub_auth.access_scopes if scopes is None else scopes
-            )
+            if scopes is None:
+                scopes = (auth or self.hub_auth).access_scopes
+            self._hub_required_memo = frozenset(scopes)
         return self._hub_required_memo
 
     _hub_scopes_checked = False
@@ -196,12 +197,19 @@ class HubAuthenticated(RequestHandler):
         if self._finished:
             return _DONE
         auth = self.hub_auth
+        scopes = self._hub_required(auth)
+        header = self.request.headers.get("Authorization")
+        if header:
+            known = cached_answer(auth, self.request.path, header, scopes)
+            if known is not None:  # a cached token: no view, no flow
+                self._hub_apply(known)
+                return _DONE
         view = view_of(self)
         slash = redirect_with_slash(auth, view)
         if slash is not None:
             self.redirect(slash.location)
             return _DONE
-        flow = authenticate(auth, view, self._hub_required())
+        flow = authenticate(auth, view, scopes)
         outcome = advance(auth, flow)
         if isinstance(outcome, Decision):
             self._hub_apply(outcome, view)
@@ -211,25 +219,25 @@ class HubAuthenticated(RequestHandler):
     async def _hub_ask(self, auth: HubAuth, flow: Flow, step: Step, view: RequestView) -> None:
         self._hub_apply(await run_async(auth, flow, step), view)
 
-    def _hub_apply(self, decision: Decision, view: RequestView) -> None:
+    def _hub_apply(self, decision: Decision, view: RequestView | None = None) -> None:
         """Record the decision: the user for ``get_current_user``, a refusal answered now."""
-        self._hub_scopes_checked = True  # the flow checked them: check_hub_user need not again
-        try:
-            user = decision.user if decision.allowed else None
-            refused = user is not None and self.check_hub_user(user) is None
-        finally:
-            self._hub_scopes_checked = False
-        if refused and decision.user is not None:
-            decision = Decision(
-                kind="deny",
-                status=403,
-                message=f"{decision.user.get('name')} may not use this page.",
-            )
+        user = decision.user if decision.kind == "allow" else None
+        if user is not None:
+            self._hub_scopes_checked = True  # the flow checked them: no need again
+            try:
+                allowed = self.check_hub_user(user) is not None
+            finally:
+                self._hub_scopes_checked = False
+            if not allowed:
+                decision = Decision(
+                    kind="deny", status=403, message=f"{user.get('name')} may not use this page."
+                )
+                user = None
         self._hub_decision = decision
-        self._hub_user = decision.user if decision.allowed else None
+        self._hub_user = user
         if decision.kind == "refuse":
-            self._hub_answer(decision, view)
-        elif decision.allowed:
+            self._hub_answer(decision, view or view_of(self))
+        elif user is not None:
             for cookie in decision.cookies:
                 self.add_header("Set-Cookie", cookie)
 

@@ -13,7 +13,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._flow import authenticate, callback, logout, redirect_with_slash, run_sync
+from ._flow import callback, decide_sync, logout, run_sync
 from ._view import Decision, RequestView
 from .auth import HubAuth
 from .cookies import parse_cookie_header
@@ -121,9 +121,7 @@ class HubAuthMiddleware:
             environ[TOKEN_KEY] = ""
             return self.app(environ, start_response)
         else:
-            decision = redirect_with_slash(auth, view) or run_sync(
-                auth, authenticate(auth, view, self.scopes)
-            )
+            decision = decide_sync(auth, view, self.scopes)
         if decision.allowed:
             environ[USER_KEY] = decision.user
             environ[TOKEN_KEY] = decision.token

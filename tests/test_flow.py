@@ -10,9 +10,20 @@ import urllib.parse
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from hubauth import HubAuth, HubUnavailable, OAuthError
-from hubauth._flow import ExchangeCode, Flow, LookupUser, authenticate, callback, logout
+from hubauth import HubAuth, HubUnavailable, OAuthError, _protocol
+from hubauth._flow import (
+    ExchangeCode,
+    Flow,
+    LookupUser,
+    authenticate,
+    cached_answer,
+    callback,
+    decide_sync,
+    logout,
+)
 from hubauth._view import Decision, RequestView, is_navigation, safe_next_url
 from hubauth.cookies import parse_cookie_header
 from hubauth.oauth import HubOAuth
@@ -167,6 +178,63 @@ def test_hub_scopes_replace_the_default() -> None:
             auth, view(headers={"authorization": "token alice-token"}), ["read:users:name"]
         )
     ).allowed
+
+
+_HEADERS = st.one_of(
+    st.sampled_from(
+        [
+            "token alice-token",
+            "bearer alice-token",
+            "Token  alice-token ",
+            "token mallory-token",
+            "token nope-nope",
+            "token",
+            "token a b",
+            "Basic alice-token",
+            "token " + "x" * 5000,
+        ]
+    ),
+    st.text(max_size=60),
+)
+
+
+@given(
+    header=_HEADERS,
+    cached=st.sets(st.sampled_from(["alice-token", "mallory-token", "nope-nope"])),
+    path=st.sampled_from(["/services/svc/page", "/services/svc", "/elsewhere"]),
+    scopes=st.sampled_from([None, ["read:users:name"], [], ["access:services"]]),
+)
+def test_cached_answer_is_what_the_flow_decides(
+    header: str, cached: set[str], path: str, scopes: list[str] | None
+) -> None:
+    """The Tornado, Flask and WSGI hot path (a cached header token, no view, no flow) decides
+    exactly what the flow would, and steps aside whenever the flow is needed.
+    """
+    auth = oauth()
+    for token in cached:
+        auth.cache.put(HubAuth._key(token, ""), TOKENS.get(token))
+    required = frozenset(auth.access_scopes if scopes is None else scopes)
+    known = cached_answer(auth, path, header, required)
+    v = view(path=path, headers={"authorization": header})
+    token = _protocol.token_from_authorization(header)
+    if path == "/services/svc" or token is None or token not in cached:
+        assert known is None
+    else:
+        assert known == drive(authenticate(auth, v, scopes))
+
+
+def test_decide_sync_answers_cached_tokens_without_the_hub() -> None:
+    """Nothing listens at the Hub's address: a cached token is still answered, an uncached
+    one is a 503 (the flow asked and could not reach it).
+    """
+    auth = oauth(api_url="http://127.0.0.1:9/hub/api", connect_timeout=2)
+    auth.cache.put(HubAuth._key("alice-token", ""), ALICE)
+    ok = decide_sync(auth, view(headers={"authorization": "token alice-token"}))
+    assert ok.allowed and ok.user == ALICE and ok.token == "alice-token"
+    down = decide_sync(auth, view(headers={"authorization": "token mallory-token"}))
+    assert (down.kind, down.status) == ("refuse", 503)
+    slash = decide_sync(auth, view(path="/services/svc", headers={"authorization": "token x"}))
+    assert (slash.kind, slash.location) == ("redirect", "/services/svc/")
 
 
 def test_token_in_url_ignored_by_default() -> None:

@@ -226,3 +226,110 @@ def test_subclass_awaiting_super_prepare_on_hits_and_misses(fake_hub: FakeHub) -
         )
         assert r.status_code == 401
     auth.close()
+
+
+class _WhoAmI(HubAuthenticated, RequestHandler):
+    hub_scopes = ("read:users:name",)
+
+    @authenticated
+    def get(self) -> None:
+        self.write({"name": self.current_user["name"]})
+
+
+class UsersListed(_WhoAmI):
+    hub_users = ("alice",)
+
+
+class GroupsListed(_WhoAmI):
+    hub_groups = ("staff",)
+
+
+class ServicesListed(_WhoAmI):
+    hub_services = ("cron",)
+
+
+class NoMallory(_WhoAmI):
+    """An override of the JupyterHub hook, extending the default with its own rule."""
+
+    def check_hub_user(self, model: dict[str, Any]) -> dict[str, Any] | None:
+        if model.get("name") == "mallory":
+            return None
+        return super().check_hub_user(model)
+
+
+class DirectCheck(_WhoAmI):
+    """Calls the hook on a model of its own: the default checks that model's scopes."""
+
+    def get(self) -> None:
+        unscoped = {"kind": "user", "name": "eve", "scopes": []}
+        scoped = {"kind": "user", "name": "eve", "scopes": ["read:users:name"]}
+        self.write(
+            {
+                "unscoped": self.check_hub_user(unscoped) is not None,
+                "scoped": self.check_hub_user(scoped) is not None,
+            }
+        )
+
+
+@pytest.fixture
+def listed(fake_hub: FakeHub) -> Iterator[tuple[str, FakeHub]]:
+    port = free_port()
+    auth = make_auth(fake_hub, f"http://127.0.0.1:{port}")
+    routes: list[Any] = [
+        ("/users", UsersListed),
+        ("/groups", GroupsListed),
+        ("/services", ServicesListed),
+        ("/nomallory", NoMallory),
+        ("/direct", DirectCheck),
+    ]
+    app = Application(routes, hub_auth=auth)
+    with serve_tornado(lambda: app.listen(port, "127.0.0.1")):
+        yield f"http://127.0.0.1:{port}", fake_hub
+    auth.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "caller", "status"),
+    [
+        ("users", "alice", 200),
+        ("users", "bob", 403),
+        ("users", "cron", 403),  # a service is never let in by hub_users
+        ("groups", "alice", 200),  # in staff
+        ("groups", "bob", 403),
+        ("services", "cron", 200),
+        ("services", "alice", 403),
+        ("nomallory", "alice", 200),
+        ("nomallory", "mallory", 403),
+        ("nomallory", "noscope", 403),  # the default's scope rule still holds
+    ],
+)
+def test_jupyterhub_allow_lists_and_check_hub_user_override(
+    listed: tuple[str, FakeHub], path: str, caller: str, status: int
+) -> None:
+    """JupyterHub's ``hub_users``/``hub_groups``/``hub_services`` and an overridden
+    ``check_hub_user`` decide, on the first request (a Hub lookup) and on cached ones alike.
+    """
+    url, hub = listed
+    scope = ["read:users:name"]
+    if caller == "cron":
+        token = hub.add_service("cron", scopes=scope)
+    else:
+        token = hub.add_user(
+            caller,
+            scopes=[] if caller == "noscope" else scope,
+            groups=["staff"] * (caller == "alice"),
+        )
+    for _ in range(2):  # a lookup, then the cache
+        r = requests.get(f"{url}/{path}", headers={"Authorization": f"token {token}"}, timeout=10)
+        assert r.status_code == status, r.text
+        if status == 200:
+            assert r.json() == {"name": caller}
+        else:
+            assert caller in r.json()["message"]
+
+
+def test_check_hub_user_called_by_the_handler_checks_scopes(listed: tuple[str, FakeHub]) -> None:
+    url, hub = listed
+    token = hub.add_user("alice", scopes=["read:users:name"])
+    r = requests.get(f"{url}/direct", headers={"Authorization": f"token {token}"}, timeout=10)
+    assert r.json() == {"unscoped": False, "scoped": True}
