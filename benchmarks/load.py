@@ -540,8 +540,15 @@ def report(res: dict[str, dict[str, Any]], s: Settings) -> list[dict[str, Any]]:
     base_us = res.get("none", {}).get("server_cpu_us_per_req")
 
     def cost(v: str) -> float | None:
-        """Throughput lost to auth, % of the no-auth figure."""
-        return 100 * (1 - res[v]["req_per_s"] / base) if base and v in res else None
+        """Throughput lost to auth, % of the no-auth figure: per round against the no-auth
+        run just before it (the machine drifts less within a round), median over rounds.
+        """
+        if not base or v not in res:
+            return None
+        paired = res[v].get("cost_pct_runs")
+        if paired:
+            return float(statistics.median(paired))
+        return 100 * (1 - res[v]["req_per_s"] / base)
 
     def cpu_cost(v: str) -> float | None:
         """The same, from server CPU per request: what a CPU-bound server would lose."""
@@ -776,6 +783,12 @@ def main(argv: list[str] | None = None) -> int:
             }
     elapsed = time.perf_counter() - started
     summary = {v: summarize(rs) for v, rs in runs.items()}
+    for v, rs in runs.items():
+        if v != "none" and "none" in runs:
+            summary[v]["cost_pct_runs"] = [
+                100 * (1 - r["req_per_s"] / n["req_per_s"])
+                for r, n in zip(rs, runs["none"], strict=True)
+            ]
     print()
     rows = report(summary, s)
     if inproc:
