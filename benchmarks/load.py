@@ -703,11 +703,13 @@ def versions() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument("--quick", action="store_true", help="3 s per variant instead of 10 s")
+    p.add_argument(
+        "--quick", action="store_true", help="one round of 3 s per variant (else 5 of 5 s)"
+    )
     p.add_argument("--duration", type=float, help="measured seconds per variant")
     p.add_argument("--connections", type=int, default=16, help="keep-alive connections (16)")
     p.add_argument("--clients", type=int, default=2, help="client processes (2)")
-    p.add_argument("--rounds", type=int, default=1, help="runs per variant, interleaved (1)")
+    p.add_argument("--rounds", type=int, help="runs per variant, interleaved (5; 1 with --quick)")
     p.add_argument(
         "--max-requests", type=int, default=1_000_000, help="cap per connection (1,000,000)"
     )
@@ -738,13 +740,14 @@ def main(argv: list[str] | None = None) -> int:
     only = [v for v in VARIANTS if v in {x.strip() for x in args.only.split(",")}]
     if not only:
         p.error(f"--only: none of {VARIANTS}")
-    duration = args.duration or (3.0 if args.quick else 10.0)
+    duration = args.duration or (3.0 if args.quick else 5.0)
+    rounds = args.rounds or (1 if args.quick else 5)
     s = Settings(
         duration=duration,
         warmup=1.0 if args.quick else 2.0,
         connections=max(1, args.connections),
         clients=max(1, min(args.clients, args.connections)),
-        rounds=max(1, args.rounds),
+        rounds=max(1, rounds),
         max_requests=max(1, args.max_requests),
     )
     info = versions()
