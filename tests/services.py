@@ -31,6 +31,35 @@ PREFIX = "/services/test-service/"
 ADAPTERS = ("tornado", "flask", "wsgi")
 
 
+def all_at_once(
+    n: int, call: Callable[[], Any], gate: threading.Event, in_flight: Callable[[], bool]
+) -> list[Any]:
+    """Run ``call`` in ``n`` threads whose load waits at ``gate``: once ``in_flight()`` says
+    the load has started, give the other threads a moment to join it, open the gate, and
+    return what each call returned or raised.
+    """
+    outcomes: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcomes.append(call())
+        except Exception as e:
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for _ in range(400):
+        if in_flight():
+            break
+        threading.Event().wait(0.005)
+    threading.Event().wait(0.1)
+    gate.set()
+    for t in threads:
+        t.join(5)
+    return outcomes
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

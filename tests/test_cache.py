@@ -10,6 +10,8 @@ import pytest
 
 from hubauth.cache import MISS, TokenCache, token_digest
 
+from .services import all_at_once
+
 
 class Clock:
     def __init__(self) -> None:
@@ -115,22 +117,10 @@ def test_single_flight_threads() -> None:
         release.wait(5)
         return MODEL
 
-    results: list[Any] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(cache.load_sync(cache.key("t"), slow)))
-        for _ in range(20)
-    ]
-    for t in threads:
-        t.start()
-    # Give every thread the chance to join the flight before the load finishes.
-    for _ in range(200):
-        if len(cache._threads) == 1:
-            break
-        threading.Event().wait(0.005)
-    threading.Event().wait(0.05)
-    release.set()
-    for t in threads:
-        t.join(5)
+    def in_flight() -> bool:
+        return len(cache._threads) == 1
+
+    results = all_at_once(20, lambda: cache.load_sync(cache.key("t"), slow), release, in_flight)
     assert calls == 1
     assert results == [MODEL] * 20
 
@@ -146,22 +136,12 @@ def test_single_flight_threads_share_errors_then_retry() -> None:
         go.wait(5)
         raise OSError("hub down")
 
-    errors: list[BaseException] = []
+    def in_flight() -> bool:
+        return len(cache._threads) == 1
 
-    def run() -> None:
-        try:
-            cache.load_sync(cache.key("t"), fail)
-        except OSError as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=run) for _ in range(5)]
-    for t in threads:
-        t.start()
-    threading.Event().wait(0.1)
-    go.set()
-    for t in threads:
-        t.join(5)
+    errors = all_at_once(5, lambda: cache.load_sync(cache.key("t"), fail), go, in_flight)
     assert len(errors) == 5
+    assert all(isinstance(e, OSError) for e in errors)
     assert calls == 1
     assert cache.load_sync(cache.key("t"), lambda: MODEL) == MODEL
 

@@ -12,6 +12,7 @@ import responses
 from hubauth import HubAuth, HubResponseError, HubUnavailable
 
 from .conftest import TOKEN
+from .services import all_at_once
 
 API = "http://hub.test:8081/hub/api"
 USER_URL = f"{API}/user"
@@ -179,19 +180,12 @@ def test_single_flight_across_threads(auth: HubAuth) -> None:
         gate.wait(5)
         return 200, {}, '{"name": "alice", "scopes": []}'
 
+    def in_flight() -> bool:
+        return len(auth.cache._threads) == 1
+
     responses.add_callback(responses.GET, USER_URL, callback=slow)
-    results: list[object] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(auth.user_for_token("tok-a")))
-        for _ in range(20)
-    ]
-    for t in threads:
-        t.start()
-    threading.Event().wait(0.2)
-    gate.set()
-    for t in threads:
-        t.join(5)
-    assert len(results) == 20
+    results = all_at_once(20, lambda: auth.user_for_token("tok-a"), gate, in_flight)
+    assert [r["name"] for r in results] == ["alice"] * 20
     assert len(responses.calls) == 1
 
 
