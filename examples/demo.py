@@ -24,8 +24,8 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import requests
 
@@ -44,8 +44,7 @@ def free_port() -> int:
 # What an example is
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     """What one run of the demo tells its examples: where its Hub answers."""
 
     url: str  # the public URL, e.g. http://127.0.0.1:8000
@@ -56,8 +55,7 @@ Service = dict[str, object]  # one entry of c.JupyterHub.services
 Check = Callable[[str, requests.Session], str]  # (public URL, admin session) -> "" or a problem
 
 
-@dataclass(frozen=True)
-class Example:
+class Example(NamedTuple):
     """One example: how the Hub runs it, what the banner says of it, how --check tests it."""
 
     name: str  # as --check reports it: "[demo] <name>: ok"
@@ -72,7 +70,7 @@ class Example:
     # command and extra environment, given its entry in the Hub's configuration.
     process: Callable[[Run, Service], tuple[list[str], dict[str, str]]] | None = None
     roles: tuple[dict[str, object], ...] = ()  # added to c.JupyterHub.load_roles
-    groups: dict[str, list[str]] = field(default_factory=dict)  # group -> its users
+    groups: dict[str, list[str]] | None = None  # group -> its users
 
 
 EXAMPLES: list[Example] = []
@@ -385,7 +383,18 @@ EXAMPLES.append(Example(name="runtime-service", check=check_runtime_service))
 ADMIN = "demo-admin"  # not an example: the demo's own hand on the Hub, for --check
 
 
-def hub_config(run: Run, services: list[Service], admin_token: str, hub_port: int) -> str:
+def entries(run: Run) -> dict[str, Service]:
+    """Each example's entry for c.JupyterHub.services, by example name."""
+    return {e.name: e.service(run) for e in EXAMPLES if e.service is not None}
+
+
+def services(admin_token: str, run: Run | None = None) -> list[Service]:
+    """Every example's entry for c.JupyterHub.services, then the demo's own (tests use it)."""
+    run = run or Run(url="http://127.0.0.1:8000", hub_api="http://127.0.0.1:8081/hub/api")
+    return [*entries(run).values(), {"name": ADMIN, "api_token": admin_token}]
+
+
+def hub_config(run: Run, services: list[Service], hub_port: int) -> str:
     """The Hub's configuration: every example's service, roles and groups, and the demo's."""
     roles: list[dict[str, object]] = [
         {"name": "user", "scopes": ["self", "access:services"]},
@@ -398,11 +407,10 @@ def hub_config(run: Run, services: list[Service], admin_token: str, hub_port: in
     groups: dict[str, dict[str, list[str]]] = {}
     for example in EXAMPLES:
         roles += example.roles
-        for group, users in example.groups.items():
+        for group, users in (example.groups or {}).items():
             members = groups.setdefault(group, {"users": []})["users"]
             members += [u for u in users if u not in members]
     port = urllib.parse.urlsplit(run.url).port
-    everything = [*services, {"name": ADMIN, "api_token": admin_token}]
     return "\n".join(
         [
             "c = get_config()  # noqa",
@@ -414,7 +422,7 @@ def hub_config(run: Run, services: list[Service], admin_token: str, hub_port: in
             "c.JupyterHub.authenticator_class = 'dummy'",
             "c.Authenticator.allow_all = True",
             "c.JupyterHub.spawner_class = 'jupyterhub.tests.mocking.MockSpawner'",
-            f"c.JupyterHub.services = {json.dumps(everything)}",
+            f"c.JupyterHub.services = {json.dumps(services)}",
             f"c.JupyterHub.load_roles = {json.dumps(roles)}",
             f"c.JupyterHub.load_groups = {json.dumps(groups)}",
             "",
@@ -503,16 +511,17 @@ def main(argv: list[str] | None = None) -> int:
     hub_port = free_port()
     run = Run(url=f"http://127.0.0.1:{port}", hub_api=f"http://127.0.0.1:{hub_port}/hub/api")
     admin_token = secrets.token_hex(32)
-    services = {e.name: e.service(run) for e in EXAMPLES if e.service is not None}
+    by_example = entries(run)
     workdir = Path(tempfile.mkdtemp(prefix="hubauth-demo-"))
-    config = hub_config(run, list(services.values()), admin_token, hub_port)
+    admin = {"name": ADMIN, "api_token": admin_token}
+    config = hub_config(run, [*by_example.values(), admin], hub_port)
     proc = start_hub(workdir, config, quiet=args.check)
     # Services that are not the Hub's to start: the demo runs them, as an operator would.
     own_log = open(workdir / "external.log", "wb")  # noqa: SIM115
     own: list[subprocess.Popen[bytes]] = []
     for example in EXAMPLES:
         if example.process is not None:
-            command, env = example.process(run, services[example.name])
+            command, env = example.process(run, by_example[example.name])
             own.append(
                 subprocess.Popen(
                     command, env={**os.environ, **env}, stdout=own_log, stderr=subprocess.STDOUT
@@ -527,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if args.check:
             return 0 if run_checks(run.url, admin_token) else 1
-        print(banner(run.url, services), flush=True)
+        print(banner(run.url, by_example), flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             proc.wait()
         return 0
