@@ -1,8 +1,10 @@
 """Start a real JupyterHub on 127.0.0.1 with every example service; ``--check`` tests them.
 
-Run through ``./dev demo`` (which installs JupyterHub and its proxy first). Interactive: open
-the printed URL and log in with any name. ``--check``: start the Hub on free ports, exercise
-every example without a human, stop, and exit 0 when all passed, 1 otherwise.
+Run through ``./dev demo`` (which installs JupyterHub and its proxy first). Interactive: the
+Hub and the services write to a log file (``--verbose``: here too), the banner names each
+example's URL; Ctrl-C, SIGTERM or SIGHUP stop every process the demo started and remove its
+temporary folder. ``--check``: start the Hub on free ports, exercise every example without a
+human, stop, and exit 0 when all passed, 1 otherwise.
 
 The examples are data: each is one ``Example`` appended to ``EXAMPLES`` below (how the Hub
 runs it, its banner lines, its check), so adding one is one self-contained block.
@@ -11,23 +13,23 @@ runs it, its banner lines, its check), so adding one is one self-contained block
 from __future__ import annotations
 
 import argparse
-import contextlib
 import html.parser
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import requests
+
+if TYPE_CHECKING:
+    from demo_lifecycle import Lifecycle
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -102,15 +104,17 @@ def cookie_secret() -> dict[str, str]:
 # What the checks share: a browser-like client for the Hub's login and consent forms
 
 
-def wait_service(url: str, timeout: float = 30) -> None:
+def wait_service(url: str, timeout: float = 30) -> bool:
+    """Whether a service answers through the proxy (anything but 503) within ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if requests.get(url, timeout=2).status_code != 503:
-                return
+                return True
         except requests.RequestException:
             pass
         time.sleep(0.3)
+    return False
 
 
 class _Form(html.parser.HTMLParser):
@@ -221,7 +225,7 @@ EXAMPLES.append(
             "command": python("whoami-api/whoami_api.py"),
         },
         about="your Hub model as JSON, for API tokens only (no browser login); any user",
-        hint="get a token at {hub}/hub/token, then: curl -H 'Authorization: token <it>' {url}",
+        hint="a token: {hub}/hub/token, then curl -H 'Authorization: token <it>' {url}",
         check=check_whoami_api,
     )
 )
@@ -430,46 +434,32 @@ def hub_config(run: Run, services: list[Service], hub_port: int) -> str:
     )
 
 
-def start_hub(workdir: Path, config: str, *, quiet: bool) -> subprocess.Popen[bytes]:
-    if not PROXY.exists():
-        sys.exit(f"{PROXY} is missing: run ./dev demo, which installs it")
-    path = workdir / "jupyterhub_config.py"
-    path.write_text(config)
-    log = open(workdir / "hub.log", "wb") if quiet else None  # noqa: SIM115
-    return subprocess.Popen(
-        [sys.executable, "-m", "jupyterhub", "-f", str(path)],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT if quiet else None,
-        start_new_session=True,
-    )
+def wait_ready(url: str, hub: subprocess.Popen[bytes], token: str, timeout: float = 90) -> None:
+    """Return once this run's Hub answers at ``url``: it knows this run's own admin token.
 
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    That token is new for every run, so another Hub (an earlier demo's, still holding the
+    port) cannot pass for this one.
+    """
     deadline = time.monotonic() + timeout
+    seen = "nothing"
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterHub exited with {proc.returncode}")
+        if hub.poll() is not None:
+            raise RuntimeError(f"JupyterHub exited with {hub.returncode} before it answered")
         try:
-            if requests.get(f"{url}/hub/api/", timeout=2).status_code == 200:
+            r = requests.get(
+                f"{url}/hub/api/user", headers={"Authorization": f"token {token}"}, timeout=2
+            )
+            if r.status_code == 200 and r.json().get("name") == ADMIN:
                 return
-        except requests.RequestException:
+            seen = f"a server that answered {r.status_code} to this run's token"
+        except (requests.RequestException, ValueError):
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"JupyterHub did not answer at {url} within {timeout:.0f}s")
-
-
-def stop_hub(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    # The Hub's proxy and services share its process group; make sure none is left.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    raise RuntimeError(
+        f"this demo's JupyterHub did not answer at {url} within {timeout:.0f}s ({seen} did)"
+        if seen != "nothing"
+        else f"JupyterHub did not answer at {url} within {timeout:.0f}s"
+    )
 
 
 def run_checks(url: str, admin_token: str) -> bool:
@@ -486,66 +476,111 @@ def run_checks(url: str, admin_token: str) -> bool:
     return ok
 
 
-def banner(url: str, services: dict[str, Service]) -> str:
+def banner(url: str, services: dict[str, Service], log: str, waiting: set[str]) -> str:
     """What a newcomer needs, alone: the Hub, each example and who may use it, how to stop."""
-    lines = [f"JupyterHub is running at {url}/hub/ — log in with any name.", "Examples:"]
+    lines = [f"JupyterHub is running at {url}/hub/ : log in with any name.", "", "Examples:"]
     for example in EXAMPLES:
         service = services.get(example.name)
         if not example.about or service is None:
             continue
         own = f"{url}/services/{service['name']}/"
-        lines.append(f"  {service['name']:<18} {own}")
-        lines.append(f"  {'':<18} {example.about.format(hub=url, url=own)}")
+        late = "  (not answering yet: see the log)" if example.name in waiting else ""
+        lines.append(f"  {own}{late}")
+        lines.append(f"      {example.about.format(hub=url, url=own)}")
         if example.hint:
-            lines.append(f"  {'':<18} {example.hint.format(hub=url, url=own)}")
-    lines.append("Ctrl-C stops everything.")
-    return "\n" + "\n".join(f"[demo] {line}" for line in lines) + "\n"
+            lines.append(f"      {example.hint.format(hub=url, url=own)}")
+    lines += [
+        "",
+        f"Logs of the Hub and the services: {log} (--verbose shows them here)",
+        f"Stop: Ctrl-C, or kill {os.getpid()}: the Hub, its proxy and every service stop too.",
+    ]
+    rule = "-" * 78
+    return "\n".join(["", rule, *lines, rule])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exercise every example and exit")
-    parser.add_argument("--port", type=int, default=8000, help="public port (default 8000)")
-    args = parser.parse_args(argv)
-    port = free_port() if args.check else args.port
-    hub_port = free_port()
-    run = Run(url=f"http://127.0.0.1:{port}", hub_api=f"http://127.0.0.1:{hub_port}/hub/api")
-    admin_token = secrets.token_hex(32)
+def tail(path: Path, lines: int = 60) -> str:
+    """The end of a log, to show when something failed."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def serve(life: Lifecycle, args: argparse.Namespace, run: Run, hub_port: int) -> int:
+    """Start the Hub and the examples; --check them, or show the banner and wait."""
+    token = secrets.token_hex(32)  # this run's own: also how the demo knows its Hub
     by_example = entries(run)
-    workdir = Path(tempfile.mkdtemp(prefix="hubauth-demo-"))
-    admin = {"name": ADMIN, "api_token": admin_token}
-    config = hub_config(run, [*by_example.values(), admin], hub_port)
-    proc = start_hub(workdir, config, quiet=args.check)
-    # Services that are not the Hub's to start: the demo runs them, as an operator would.
-    own_log = open(workdir / "external.log", "wb")  # noqa: SIM115
-    own: list[subprocess.Popen[bytes]] = []
+    config = life.workdir / "jupyterhub_config.py"
+    admin = {"name": ADMIN, "api_token": token}
+    config.write_text(hub_config(run, [*by_example.values(), admin], hub_port))
+    hub = life.start([sys.executable, "-m", "jupyterhub", "-f", str(config)])
     for example in EXAMPLES:
         if example.process is not None:
             command, env = example.process(run, by_example[example.name])
-            own.append(
-                subprocess.Popen(
-                    command, env={**os.environ, **env}, stdout=own_log, stderr=subprocess.STDOUT
-                )
-            )
+            life.start(command, env=env)
+    life.follow_log()
+    if not args.verbose:
+        print(f"[demo] starting JupyterHub on {run.url} (logs: {life.log_path}) ...", flush=True)
     try:
+        wait_ready(run.url, hub, token)
+    except RuntimeError as e:
+        print(f"[demo] {e}. The end of its log:\n{tail(life.log_path)}", file=sys.stderr)
+        return 1
+    if args.check:
+        if run_checks(run.url, token):
+            return 0
+        print(f"[demo] the end of the log:\n{tail(life.log_path)}", file=sys.stderr)
+        return 1
+    waiting = set()
+    for name, service in by_example.items():
+        if not wait_service(f"{run.url}/services/{service['name']}/"):
+            waiting.add(name)
+    print(banner(run.url, by_example, str(life.log_path), waiting), flush=True)
+    hub.wait()
+    print(f"[demo] JupyterHub exited by itself ({hub.returncode}): see {life.log_path}")
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    from demo_lifecycle import Lifecycle, Stopped, port_holder, port_in_use
+
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n\nThe examples")[0])
+    parser.add_argument("--check", action="store_true", help="exercise every example and exit")
+    parser.add_argument("--port", type=int, help="public port (default 8000; --check: a free one)")
+    parser.add_argument("--verbose", action="store_true", help="show the logs here as they come")
+    parser.add_argument("--log", type=Path, help="log file (default .demo/demo-<port>.log)")
+    args = parser.parse_args(argv)
+    port = args.port if args.port is not None else free_port() if args.check else 8000
+    if not 0 < port < 65536:
+        parser.error(f"--port {port}: a port is between 1 and 65535")
+    if port_in_use(port):
+        holder = port_holder(port)
+        earlier = " (an earlier demo's proxy?)" if "configurable-http-proxy" in holder else ""
+        print(
+            f"[demo] port {port} on 127.0.0.1 is in use, by {holder}{earlier}.\n"
+            f"[demo] Stop that, or start the demo on another port: ./dev demo --port {port + 1}",
+            file=sys.stderr,
+        )
+        return 1
+    if not PROXY.exists():
+        print(f"[demo] {PROXY} is missing: run ./dev demo, which installs it", file=sys.stderr)
+        return 1
+    hub_port = free_port()
+    run = Run(url=f"http://127.0.0.1:{port}", hub_api=f"http://127.0.0.1:{hub_port}/hub/api")
+    log = args.log or (None if args.check else ROOT / ".demo" / f"demo-{port}.log")
+    with Lifecycle(log, verbose=args.verbose) as life:
         try:
-            wait_ready(run.url, proc)
-        except RuntimeError as e:
-            log = (workdir / "hub.log").read_text(errors="replace")[-4000:] if args.check else ""
-            print(f"[demo] {e}\n{log}", file=sys.stderr)
-            return 1
-        if args.check:
-            return 0 if run_checks(run.url, admin_token) else 1
-        print(banner(run.url, by_example), flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            proc.wait()
-        return 0
-    finally:
-        for p in own:
-            p.terminate()
-            p.wait(10)
-        own_log.close()
-        stop_hub(proc)
+            code = serve(life, args, run, hub_port)
+        except Stopped as stop:
+            print(f"\n[demo] {stop}: stopping the Hub, its proxy and every service ...", flush=True)
+            code = 128 + stop.signum
+    if life.left:
+        print(f"[demo] still running after SIGKILL: {', '.join(life.left)}", file=sys.stderr)
+        return 1
+    if not args.check:
+        free = "free again" if not port_in_use(port) else f"held by {port_holder(port)}"
+        print(f"[demo] stopped; port {port} is {free}. Logs: {life.log_path}", flush=True)
+    return code
 
 
 if __name__ == "__main__":
