@@ -13,6 +13,7 @@ runs it, its banner lines, its check), so adding one is one self-contained block
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html.parser
 import json
 import os
@@ -24,7 +25,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 import requests
 
@@ -572,15 +573,21 @@ def main(argv: list[str] | None = None) -> int:
         try:
             code = serve(life, args, run, hub_port)
         except Stopped as stop:
-            print(f"\n[demo] {stop}: stopping the Hub, its proxy and every service ...", flush=True)
+            say(f"\n[demo] {stop}: stopping the Hub, its proxy and every service ...")
             code = 128 + stop.signum
     if life.left:
-        print(f"[demo] still running after SIGKILL: {', '.join(life.left)}", file=sys.stderr)
+        say(f"[demo] still running after SIGKILL: {', '.join(life.left)}", sys.stderr)
         return 1
     if not args.check:
         free = "free again" if not port_in_use(port) else f"held by {port_holder(port)}"
-        print(f"[demo] stopped; port {port} is {free}. Logs: {life.log_path}", flush=True)
+        say(f"[demo] stopped; port {port} is {free}. Logs: {life.log_path}")
     return code
+
+
+def say(text: str, stream: TextIO = sys.stdout) -> None:
+    """Print, unless the terminal is gone (SIGHUP: it closed): stopping goes on regardless."""
+    with contextlib.suppress(OSError):
+        print(text, file=stream, flush=True)
 
 
 if __name__ == "__main__":
