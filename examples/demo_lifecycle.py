@@ -24,7 +24,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 
-__all__ = ["Lifecycle", "Stopped", "port_holder", "port_in_use"]
+__all__ = [
+    "Lifecycle",
+    "Stopped",
+    "descendants",
+    "describe",
+    "port_holder",
+    "port_in_use",
+    "processes",
+]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1
@@ -58,7 +66,7 @@ def _die_with_parent() -> None:
     _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _processes() -> dict[int, tuple[int, str]]:
+def processes() -> dict[int, tuple[int, str]]:
     """Every process this user can see: pid -> (parent pid, state letter)."""
     found: dict[int, tuple[int, str]] = {}
     for entry in os.scandir("/proc"):
@@ -76,7 +84,7 @@ def _processes() -> dict[int, tuple[int, str]]:
 
 def descendants(root: int) -> dict[int, str]:
     """Every process below ``root`` (children, their children, ...): pid -> state letter."""
-    procs = _processes()
+    procs = processes()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in procs.items():
         children.setdefault(ppid, []).append(pid)

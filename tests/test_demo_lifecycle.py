@@ -123,14 +123,22 @@ def demos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Demo]]
         yield running
     finally:
         for d in running.values():  # a test that failed or was not run: stop its demo
+            d.pid = d.pid or _child(d.runner.pid)
             if d.runner.poll() is None and d.pid:
                 os.kill(d.pid, signal.SIGTERM)
         for d in running.values():
             try:
                 d.runner.wait(60)
             except subprocess.TimeoutExpired:  # then the runner kills what the demo left
-                os.kill(d.pid, signal.SIGKILL)
+                if d.pid:
+                    os.kill(d.pid, signal.SIGKILL)
                 d.runner.wait(60)
+
+
+def _child(pid: int) -> int:
+    """The demo a runner started, before its banner named it (0: none left)."""
+    alive = lifecycle.processes().items()
+    return next((p for p, (parent, state) in alive if parent == pid and state != "Z"), 0)
 
 
 def test_a_second_demo_on_the_same_port_fails_at_once_naming_the_holder(
