@@ -2,9 +2,11 @@
 and whether a failed attempt is tried again (and after how long).
 
 Names become single path segments here, once, for both facades: ``/`` ``%`` ``?`` and
-non-ASCII are percent-encoded, and a name that is all dots (``.``, ``..``) is sent as
-``%2E`` so that no HTTP stack can read it as a dot segment and resolve it away
-(``/users/bob/servers/.`` would otherwise become bob's default server).
+non-ASCII are percent-encoded, so both clients send the same bytes. A name made only of
+dots (``.``, ``..``) is refused before anything is sent: ``/users/bob/servers/.`` resolves
+to bob's *default* server, and no encoding is safe, since configurable-http-proxy (like
+every WHATWG URL parser) resolves ``%2E`` and ``%2E%2E`` as dot segments too. JupyterHub
+itself refuses such user names and, since 6.0, such server names.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class APIRequest(HubRequest):
 
 
 def segment(value: object, what: str = "name", *, empty: bool = False) -> str:
-    """``value`` as one percent-encoded path segment (``.`` and ``..`` as ``%2E``).
+    """``value`` as one percent-encoded path segment; names of only dots are refused.
 
     ``empty=True`` allows ``""`` (the default server's name).
     """
@@ -76,13 +78,15 @@ def segment(value: object, what: str = "name", *, empty: bool = False) -> str:
         if empty:
             return ""
         raise InvalidArgument(f"{what} must not be empty")
+    if value.strip(".") == "":
+        raise InvalidArgument(
+            f"{what} {value!r} is only dots: a proxy would resolve it (even as %2E) as a dot "
+            "segment and the call would reach another resource; JupyterHub refuses such names"
+        )
     try:
-        quoted = urllib.parse.quote(value, safe="")
+        return urllib.parse.quote(value, safe="")
     except UnicodeEncodeError:
         raise InvalidArgument(f"{what} {value!r} is not valid Unicode (a lone surrogate)") from None
-    if quoted.strip(".") == "":
-        quoted = quoted.replace(".", "%2E")
-    return quoted
 
 
 def build(
@@ -180,6 +184,10 @@ def error(req: APIRequest, resp: HubResponse) -> HubAuthError:
             url=req.url,
             status=status,
             setting="api_token",
+        )
+    if status == 403 and message and not _SCOPES_IN_MESSAGE.search(message):
+        return HubAPIError(  # forbidden for another reason than scopes ("Only admins can ...")
+            f"{where}: forbidden{said}", scopes=req.scopes, **kw
         )
     if status == 403:
         found = _SCOPES_IN_MESSAGE.search(message)
