@@ -132,11 +132,15 @@ def test_both_clients_send_the_same_bytes(fake_hub: FakeHub) -> None:
             c("user", "ü.%")
         c.api.close()
     sent = paths(fake_hub)
-    assert sent[:3] == sent[3:] == [
-        f"{API}/users/a%20b/servers/x%2Fy",
-        f"{API}/shares/a%2Fb/",
-        f"{API}/users/%C3%BC.%25",
-    ]
+    assert (
+        sent[:3]
+        == sent[3:]
+        == [
+            f"{API}/users/a%20b/servers/x%2Fy",
+            f"{API}/shares/a%2Fb/",
+            f"{API}/users/%C3%BC.%25",
+        ]
+    )
 
 
 @pytest.mark.parametrize(
