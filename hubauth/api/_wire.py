@@ -176,7 +176,10 @@ def error(req: APIRequest, resp: HubResponse) -> HubAuthError:
     said = f": the Hub says {message!r}" if message else ""
     kw: dict[str, Any] = {"url": req.url, "status": resp.status, "endpoint": req.endpoint}
     status = resp.status
-    if status == 401 or (status == 403 and message.lower().startswith(_UNKNOWN_TOKEN)):
+    unknown = message.lower().startswith(_UNKNOWN_TOKEN) or (
+        not req.scopes and message.lower() in ("", "forbidden")  # GET /user: no scope needed
+    )
+    if status == 401 or (status == 403 and unknown):
         return ServiceTokenRejected(
             f"{where}: the Hub does not know this client's token (api_token, by default "
             "JUPYTERHUB_API_TOKEN): it is wrong, expired or revoked. Use the api_token of the "
