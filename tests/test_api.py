@@ -462,7 +462,7 @@ def test_facades_share_the_endpoints() -> None:
     assert TOKEN not in repr(HubAPI(api_url="http://hub.test/hub/api", api_token=TOKEN))
 
 
-@pytest.mark.parametrize("kw", [{"max_concurrency": 0}, {"retries": -1}, {"page_size": 0}])
+@pytest.mark.parametrize("kw", [{"max_concurrency": 0}, {"retries": -1}, {"page_size": -1}])
 def test_bad_arguments(kw: dict[str, int]) -> None:
     with pytest.raises(InvalidArgument):
         HubAPI(api_url="http://hub.test/hub/api", api_token=TOKEN, **kw)

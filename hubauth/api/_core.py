@@ -88,7 +88,7 @@ class Base:
         merged: dict[str, Any] = {}
         offset = 0
         for _ in range(self.max_pages):
-            query = {**(params or {}), "offset": offset, "limit": self.page_size}
+            query = {**(params or {}), "offset": offset, "limit": self.page_size or None}
             req = self._req(
                 "GET", endpoint, path, scopes=scopes, params=query, accept=PAGINATION_MEDIA_TYPE
             )

@@ -46,8 +46,10 @@ class _Client(Users, Servers, Groups, Sharing, Hub):
         page_size: int = 200,
         **settings: object,
     ) -> None:
-        if max_concurrency < 1 or page_size < 1:
-            raise InvalidArgument("max_concurrency and page_size must be >= 1")
+        if max_concurrency < 1 or page_size < 0:
+            raise InvalidArgument(
+                "max_concurrency must be >= 1 and page_size >= 0 (0: the Hub's own page size)"
+            )
         if retries < 0 or backoff < 0 or max_retry_after < 0:
             raise InvalidArgument("retries, backoff and max_retry_after must be >= 0")
         self.config = load_config(environ, oauth=False, **settings)
