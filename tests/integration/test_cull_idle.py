@@ -28,6 +28,8 @@ from urllib.parse import quote
 import pytest
 from traitlets.config import Config
 
+from hubauth.api import HubAPI
+from hubauth.errors import NotFound
 from tests.realhub import RealHub
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cull-idle"
@@ -548,3 +550,44 @@ def test_options_are_jupyterhub_idle_cullers() -> None:
     assert parsed.cull_users and not parsed.cull_admin_users and parsed.ssl_enabled
     with pytest.raises(SystemExit):
         culler.parse_args(["--cull-users=maybe"])
+
+
+class InternalSSLHub(RealHub):
+    """A Hub with ``internal_ssl``: its API (and the proxy's) speak TLS with client
+    certificates, written by the Hub under ``<its directory>/internal-ssl``."""
+
+    def _config_text(self) -> str:
+        plain = f"api_url = 'http://127.0.0.1:{self.proxy_api_port}'"
+        text = super()._config_text().replace(plain, plain.replace("http:", "https:"))
+        return text + "\nc.JupyterHub.internal_ssl = True\n"
+
+    @property
+    def proxy_api_url(self) -> str:
+        return f"https://127.0.0.1:{self.proxy_api_port}"
+
+
+def test_ssl_enabled_uses_the_hubs_internal_certificates(
+    run_culler: Callable[..., CullerProcess],
+) -> None:
+    user = f"tls-{secrets.token_hex(3)}"
+    role = {**ROLE, "scopes": [*ROLE["scopes"], "admin:users"]}
+    with InternalSSLHub(services=[{"name": SERVICE, "api_token": CULL_TOKEN}], roles=[role]) as hub:
+        assert hub.dir is not None
+        admin = HubAPI(api_url=hub.api_url, api_token=hub.admin_token)  # through the proxy
+        admin.create_user(user)
+        https = hub.hub_api_url.replace("http:", "https:")
+        time.sleep(TIMEOUT)  # the user is idle since its creation
+        certs = f"--internal-certs-location={hub.dir / 'internal-ssl'}"
+        plain = run_culler(hub, "--max-rounds=1", "--cull-users", f"--url={https}")
+        assert plain.wait() == 0
+        assert plain.lines(r"WARNING cull-idle: round 1 failed.*TLS"), plain.log()
+        assert admin.user(user)["name"] == user
+        tls = run_culler(
+            hub, "--max-rounds=1", "--cull-users", "--ssl-enabled", certs, f"--url={https}"
+        )
+        assert tls.wait() == 0
+        assert tls.lines(f"deleted user {user}, idle 00:00:"), tls.log()
+        with pytest.raises(NotFound):
+            admin.user(user)
+        admin.close()
+        assert_clean(tls)
