@@ -371,3 +371,25 @@ def test_output_helpers() -> None:
     table(rows, ["a", "b"], out)
     assert out.getvalue().splitlines() == ["A       B", "x       -", "longer  1,2"]
     assert bar(0, "m") == f"[{'.' * 30}]   0% m" and bar(150, "").startswith(f"[{'#' * 30}] 100%")
+
+
+def test_the_doctor_page_is_keyed_by_the_findings() -> None:
+    """docs/doctor.md's headings quote doctor's own words, and every check that can fail or
+    warn has a section there."""
+    import re
+
+    import hubauth.cli._doctor as doctor_module
+
+    source = Path(doctor_module.__file__).read_text(encoding="utf-8")
+    joined = re.sub(r"([\"'])\s*\n\s*(?:f|rf|fr|r)?\1", "", source)
+    page = (Path(__file__).parent.parent / "docs" / "doctor.md").read_text(encoding="utf-8")
+    quoted = [
+        q for h in page.splitlines() if h.startswith("###") for q in re.findall(r"`([^`]+)`", h)
+    ]
+    assert len(quoted) > 20
+    missing = [q for q in quoted if q not in joined and not q.startswith("FAIL")]
+    assert not missing, f"headings that quote nothing doctor says: {missing}"
+    checks = set(re.findall(r'(?:fail|warn)\(\s*"([\w-]+)"', source))
+    assert checks >= {"settings", "tcp", "api", "token", "scopes", "oauth", "redirect"}
+    for check in checks:
+        assert check in page, f"no section for the {check!r} check"

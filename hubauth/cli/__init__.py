@@ -71,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _doctor(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO) -> int:
+def _run_doctor(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO) -> int:
     env = {k: v for k, v in environ.items() if k.startswith(("JUPYTERHUB_", "HUBAUTH_"))}
     entry: dict[str, Any] | None = None
     if args.hub_config or args.service_json:
@@ -119,7 +119,7 @@ def main(
     args = parser().parse_args(argv)
     try:
         if args.command == "doctor":
-            return _doctor(args, env, out)
+            return _run_doctor(args, env, out)
         return COMMANDS[args.command](args, env, out, err)
     except HubAuthError as e:
         err.write(f"hubauth {args.command}: {' '.join(str(e).split())}\n")
