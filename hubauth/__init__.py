@@ -24,6 +24,7 @@ from .errors import OAuthError as OAuthError
 from .errors import RateLimited as RateLimited
 from .errors import ScopeError as ScopeError
 from .errors import ServiceTokenRejected as ServiceTokenRejected
+from .errors import UserNotAllowed as UserNotAllowed
 from .scopes import check_scopes as check_scopes
 
 __version__ = "0.1.0"
@@ -49,6 +50,7 @@ __all__ = [
     "RateLimited",
     "ScopeError",
     "ServiceTokenRejected",
+    "UserNotAllowed",
     "check_scopes",
 ]
 
