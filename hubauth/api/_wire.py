@@ -247,7 +247,7 @@ def retry_after(resp: HubResponse, now: float | None = None) -> float | None:
     raw = resp.headers.get("retry-after", "").strip()
     if not raw:
         return None
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():
         return float(int(raw[:12]))
     try:
         when = email.utils.parsedate_to_datetime(raw)
