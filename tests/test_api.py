@@ -1,24 +1,36 @@
-"""hubauth.api with the Hub played by ``responses``: pagination, errors by status, retries."""
+"""hubauth.api against a scripted Hub on 127.0.0.1 (:class:`tests.rawhub.Routes`): pagination,
+errors by status, retries."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
-import requests
-import responses
 
 from hubauth import HubAPIError, HubUnavailable, ServiceTokenRejected
 from hubauth.api import PAGINATION_MEDIA_TYPE, HubAPI
 
 from .conftest import TOKEN
+from .rawhub import RawHub, Reset, Routes
 
-API = "http://hub.test/hub/api"
+API = "/hub/api"
 
 
 @pytest.fixture
-def api() -> HubAPI:
-    return HubAPI(api_url=API, api_token=TOKEN, backoff=0, page_size=2)
+def responses() -> Iterator[Routes]:
+    """The Hub's scripted answers (registered like the ``responses`` library's)."""
+    routes = Routes()
+    with RawHub(routes) as hub:
+        routes.api_url = hub.api_url
+        yield routes
+
+
+@pytest.fixture
+def api(responses: Routes) -> Iterator[HubAPI]:
+    client = HubAPI(api_url=responses.api_url, api_token=TOKEN, backoff=0, page_size=2)
+    yield client
+    client.close()
 
 
 def page(items: list[dict[str, str]], offset: int, total: int) -> dict[str, object]:
@@ -29,111 +41,100 @@ def page(items: list[dict[str, str]], offset: int, total: int) -> dict[str, obje
     }
 
 
-@responses.activate
-def test_users_follows_every_page_with_the_pagination_media_type(api: HubAPI) -> None:
+def test_users_follows_every_page_with_the_pagination_media_type(
+    api: HubAPI, responses: Routes
+) -> None:
     users = [{"name": f"u{i}"} for i in range(5)]
     for offset in (0, 2, 4):
-        responses.get(
+        responses.add(
+            "GET",
             f"{API}/users",
             json=page(users[offset : offset + 2], offset, 5),
-            match=[
-                responses.matchers.query_param_matcher(
-                    {"state": "ready", "offset": str(offset), "limit": "2"}
-                ),
-                responses.matchers.header_matcher(
-                    {"Accept": PAGINATION_MEDIA_TYPE, "Authorization": f"token {TOKEN}"}
-                ),
-            ],
+            query={"state": "ready", "offset": str(offset), "limit": "2"},
+            headers={"Accept": PAGINATION_MEDIA_TYPE, "Authorization": f"token {TOKEN}"},
         )
     assert [u["name"] for u in api.users(state="ready")] == [f"u{i}" for i in range(5)]
 
 
-@responses.activate
-def test_a_hub_without_pagination_answers_a_list(api: HubAPI) -> None:
-    responses.get(f"{API}/groups", json=[{"name": "g"}])
+def test_a_hub_without_pagination_answers_a_list(api: HubAPI, responses: Routes) -> None:
+    responses.add("GET", f"{API}/groups", json=[{"name": "g"}])
     assert api.groups() == [{"name": "g"}]
 
 
-@responses.activate
-def test_names_are_quoted(api: HubAPI) -> None:
-    responses.get(f"{API}/users/a%2Fb%20c", json={"name": "a/b c"})
+def test_names_are_quoted(api: HubAPI, responses: Routes) -> None:
+    responses.add("GET", f"{API}/users/a%2Fb%20c", json={"name": "a/b c"})
     assert api.user("a/b c")["name"] == "a/b c"
     with pytest.raises(ValueError):
         api.user("")
 
 
-@responses.activate
-def test_servers(api: HubAPI) -> None:
-    responses.post(f"{API}/users/alice/server", status=201)
-    responses.post(f"{API}/users/alice/servers/lab", status=202, json={"ready": False})
-    responses.delete(
+def test_servers(api: HubAPI, responses: Routes) -> None:
+    responses.add("POST", f"{API}/users/alice/server", status=201)
+    responses.add("POST", f"{API}/users/alice/servers/lab", status=202, json={"ready": False})
+    responses.add(
+        "DELETE",
         f"{API}/users/alice/servers/lab",
         status=204,
-        match=[responses.matchers.json_params_matcher({"remove": True})],
+        json_body={"remove": True},
     )
-    responses.delete(f"{API}/users/alice/server", status=202)
+    responses.add("DELETE", f"{API}/users/alice/server", status=202)
     assert api.start_server("alice") == 201
     assert api.start_server("alice", "lab", {"profile": "small"}) == 202
-    assert json.loads(responses.calls[1].request.body or b"{}") == {"profile": "small"}
+    assert json.loads(responses.calls[1].body or b"{}") == {"profile": "small"}
     assert api.stop_server("alice", "lab", remove=True) == 204
     assert api.stop_server("alice") == 202
 
 
-@responses.activate
-def test_403_names_the_missing_scope(api: HubAPI) -> None:
+def test_403_names_the_missing_scope(api: HubAPI, responses: Routes) -> None:
     message = "Action is not authorized with current scopes; requires any of [list:users]"
-    responses.get(f"{API}/users", status=403, json={"status": 403, "message": message})
+    responses.add("GET", f"{API}/users", status=403, json={"status": 403, "message": message})
     with pytest.raises(HubAPIError, match=r"lacks a scope.*list:users.*load_roles") as e:
         api.users()
     assert e.value.status == 403
 
 
-@responses.activate
 @pytest.mark.parametrize(
     ("status", "needle"), [(404, "not found"), (409, "conflict"), (400, "answered 400")]
 )
-def test_other_statuses(api: HubAPI, status: int, needle: str) -> None:
-    responses.post(f"{API}/services/x", status=status, json={"message": "why"})
+def test_other_statuses(api: HubAPI, responses: Routes, status: int, needle: str) -> None:
+    responses.add("POST", f"{API}/services/x", status=status, json={"message": "why"})
     with pytest.raises(HubAPIError, match=needle) as e:
         api.add_service("x", {"url": "http://127.0.0.1:1"})
     assert e.value.status == status and "why" in str(e.value)
 
 
-@responses.activate
-def test_401_is_the_service_token(api: HubAPI) -> None:
-    responses.get(f"{API}/", status=401)
+def test_401_is_the_service_token(api: HubAPI, responses: Routes) -> None:
+    responses.add("GET", f"{API}/", status=401)
     with pytest.raises(ServiceTokenRejected, match="JUPYTERHUB_API_TOKEN"):
         api.info()
 
 
-@responses.activate
-def test_idempotent_calls_retry_on_5xx_and_connection_errors(api: HubAPI) -> None:
-    responses.get(f"{API}/users/alice", status=503)
-    responses.get(f"{API}/users/alice", body=requests.exceptions.ConnectionError("refused"))
-    responses.get(f"{API}/users/alice", json={"name": "alice"})
+def test_idempotent_calls_retry_on_5xx_and_connection_errors(
+    api: HubAPI, responses: Routes
+) -> None:
+    responses.add("GET", f"{API}/users/alice", status=503)
+    responses.add("GET", f"{API}/users/alice", action=Reset())
+    responses.add("GET", f"{API}/users/alice", json={"name": "alice"})
     assert api.user("alice") == {"name": "alice"}
     assert len(responses.calls) == 3
 
 
-@responses.activate
-def test_retries_are_bounded(api: HubAPI) -> None:
-    rsp = responses.get(f"{API}/users/alice", status=502)
+def test_retries_are_bounded(api: HubAPI, responses: Routes) -> None:
+    rsp = responses.add("GET", f"{API}/users/alice", status=502)
     with pytest.raises(HubAPIError, match="502"):
         api.user("alice")
     assert rsp.call_count == api.retries + 1
 
 
-@responses.activate
-def test_posts_are_not_retried(api: HubAPI) -> None:
-    rsp = responses.post(
-        f"{API}/users/alice/server", body=requests.exceptions.ConnectionError("refused")
-    )
+def test_posts_are_not_retried(api: HubAPI, responses: Routes) -> None:
+    rsp = responses.add("POST", f"{API}/users/alice/server", action=Reset())
     with pytest.raises(HubUnavailable):
         api.start_server("alice")
     assert rsp.call_count == 1
 
 
 def test_facades_share_the_endpoints() -> None:
+    url = "http://hub.test/hub/api"
     from hubauth.api import AsyncHubAPI
 
     for name in (
@@ -149,43 +150,40 @@ def test_facades_share_the_endpoints() -> None:
     ):
         assert getattr(HubAPI, name).__name__ == name
         assert getattr(AsyncHubAPI, name).__doc__ == getattr(HubAPI, name).__doc__
-    assert TOKEN not in repr(HubAPI(api_url=API, api_token=TOKEN))
+    assert TOKEN not in repr(HubAPI(api_url=url, api_token=TOKEN))
 
 
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
-        HubAPI(api_url=API, api_token=TOKEN, max_concurrency=0)
+        HubAPI(api_url="http://hub.test/hub/api", api_token=TOKEN, max_concurrency=0)
 
 
-@responses.activate
-def test_pagination_goes_on_past_an_empty_filtered_page(api: HubAPI) -> None:
+def test_pagination_goes_on_past_an_empty_filtered_page(api: HubAPI, responses: Routes) -> None:
     # The Hub filters by state after cutting the page: a page may be empty, with more after.
-    responses.get(
+    responses.add(
+        "GET",
         f"{API}/users",
         json={
             "items": [],
             "_pagination": {"offset": 0, "limit": 2, "total": 4, "next": {"offset": 2, "limit": 2}},
         },
-        match=[
-            responses.matchers.query_param_matcher({"state": "ready", "offset": "0", "limit": "2"})
-        ],
+        query={"state": "ready", "offset": "0", "limit": "2"},
     )
-    responses.get(
+    responses.add(
+        "GET",
         f"{API}/users",
         json={
             "items": [{"name": "ready-one"}],
             "_pagination": {"offset": 2, "limit": 2, "total": 4, "next": None},
         },
-        match=[
-            responses.matchers.query_param_matcher({"state": "ready", "offset": "2", "limit": "2"})
-        ],
+        query={"state": "ready", "offset": "2", "limit": "2"},
     )
     assert api.users(state="ready") == [{"name": "ready-one"}]
 
 
-@responses.activate
-def test_pagination_stops_if_next_does_not_move_forward(api: HubAPI) -> None:
-    responses.get(
+def test_pagination_stops_if_next_does_not_move_forward(api: HubAPI, responses: Routes) -> None:
+    responses.add(
+        "GET",
         f"{API}/users",
         json={"items": [{"name": "a"}], "_pagination": {"offset": 0, "next": {"offset": 0}}},
     )
@@ -193,9 +191,11 @@ def test_pagination_stops_if_next_does_not_move_forward(api: HubAPI) -> None:
     assert len(responses.calls) == 1
 
 
-@responses.activate
-def test_visitor_403_message_does_not_blame_only_the_service() -> None:
-    api = HubAPI(api_url=API, api_token="visitor-token-123", backoff=0)
-    responses.get(f"{API}/groups/students", status=403, json={"message": "requires read:groups"})
+def test_visitor_403_message_does_not_blame_only_the_service(responses: Routes) -> None:
+    url = responses.api_url
+    api = HubAPI(api_url=url, api_token="visitor-token-123", backoff=0)
+    responses.add(
+        "GET", f"{API}/groups/students", status=403, json={"message": "requires read:groups"}
+    )
     with pytest.raises(HubAPIError, match="if it is a visitor's, they may not"):
         api.group("students")
