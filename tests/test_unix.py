@@ -113,8 +113,9 @@ def test_the_path_is_not_a_socket(driver: Driver, sock_dir: Path) -> None:
     path = sock_dir / "file"
     path.write_text("not a socket")
     auth = HubAuth(api_url=unix_url(path), api_token=TOKEN)
-    with pytest.raises(HubUnavailable, match=f"{path} is not a unix socket"):
+    with pytest.raises(HubUnavailable, match=f"{path} is not a unix socket") as e:
         driver.user(auth)
+    assert e.value.url == f"{unix_url(path)}/user"
     auth.close()
 
 
@@ -125,8 +126,9 @@ def test_nobody_listens_on_the_socket(driver: Driver, sock_dir: Path) -> None:
     s.bind(str(path))
     s.close()
     auth = HubAuth(api_url=unix_url(path), api_token=TOKEN)
-    with pytest.raises(HubUnavailable, match="no process listens on it"):
+    with pytest.raises(HubUnavailable, match="no process listens on it") as e:
         driver.user(auth)
+    assert e.value.url == f"{unix_url(path)}/user"
     auth.close()
 
 
@@ -204,6 +206,7 @@ def test_permission_denied_on_the_socket(sock_dir: Path) -> None:
         listener.close()
     assert set(errors) == {"sync", "async"}, errors
     for message in errors.values():
+        assert f"could not reach the Hub at {unix_url(path)}/user" in message
         assert f"permission denied on the unix socket {path}" in message
         assert "hub_socket_mode" in message
 
