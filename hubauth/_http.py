@@ -213,6 +213,8 @@ class ResponseParser:
     def _step(self) -> bool:
         state, buf = self._state, self._buf
         if state == _HEAD:
+            if buf[:1] in (b"\r", b"\n"):  # blank lines before a status line are skipped
+                del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
             end = _HEAD_END.search(buf, 0, MAX_HEAD_BYTES + 4)
             if end is None:
                 if len(buf) > MAX_HEAD_BYTES:

@@ -108,6 +108,13 @@ def test_mangled_heads_never_raise_anything_but_a_protocol_error(
     assert parser.done
 
 
+def test_blank_lines_before_the_status_line_are_skipped() -> None:
+    parser = ResponseParser()
+    for piece in (b"\r\n", b"\r", b"\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"):
+        parser.feed(piece)
+    assert parser.done and parser.body == b"{}"
+
+
 def test_bytes_after_the_answer_make_the_connection_unusable() -> None:
     parser = ResponseParser()
     assert parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP/1.1 200")
