@@ -213,7 +213,7 @@ class ResponseParser:
     def _step(self) -> bool:
         state, buf = self._state, self._buf
         if state == _HEAD:
-            if buf[:1] in (b"\r", b"\n"):  # blank lines before a status line are skipped
+            if buf.startswith((b"\r", b"\n")):  # blank lines before a status line: skipped
                 del buf[: len(buf) - len(buf.lstrip(b"\r\n"))]
             end = _HEAD_END.search(buf, 0, MAX_HEAD_BYTES + 4)
             if end is None:
