@@ -327,6 +327,48 @@ def hits(api_url: str, counts: Counts) -> dict[str, dict[str, Figure]]:
     return out
 
 
+def unix_vs_tcp(tcp_url: str, unix_url: str, counts: Counts) -> dict[str, dict[str, Figure]]:
+    """hubauth's sequential misses over TCP loopback and over http+unix, interleaved."""
+    urls = {"tcp": tcp_url, "unix": unix_url}
+    out: dict[str, dict[str, Figure]] = {}
+    auths = {k: make_auth("hubauth", u) for k, u in urls.items()}
+    for k, auth in auths.items():
+        auth.user_for_token(fresh_tokens(1, f"warm{k}")[0])
+
+    def sync_run(k: str) -> Callable[[int], float]:
+        def run(i: int) -> float:
+            batch, f = fresh_tokens(counts.sequential, f"s{k}{i}"), auths[k].user_for_token
+            t = time.perf_counter()
+            for tok in batch:
+                f(tok)
+            return time.perf_counter() - t
+
+        return run
+
+    out["sync"] = interleave(counts.repeats, {k: sync_run(k) for k in urls}, counts.sequential)
+    for auth in auths.values():
+        auth.close()
+
+    async def main() -> dict[str, Figure]:
+        a = {k: make_auth("hubauth", u) for k, u in urls.items()}
+        for k, auth in a.items():
+            await auth.user_for_token(fresh_tokens(1, f"awarm{k}")[0], sync=False)
+        samples: dict[str, list[float]] = {k: [] for k in urls}
+        for i in range(counts.repeats):
+            for k in list(urls)[:: 1 if i % 2 == 0 else -1]:
+                batch, f = fresh_tokens(counts.sequential, f"a{k}{i}"), a[k].user_for_token
+                t = time.perf_counter()
+                for tok in batch:
+                    await f(tok, sync=False)
+                samples[k].append(time.perf_counter() - t)
+        for auth in a.values():
+            auth.close()
+        return {k: Figure(v, counts.sequential) for k, v in samples.items()}
+
+    out["async"] = asyncio.run(main())
+    return out
+
+
 # ---------------------------------------------------------------------------- the stub
 
 
@@ -347,6 +389,7 @@ def bench_stub(counts: Counts) -> dict[str, Any]:
             ("exchange", lambda: exchanges(stub.api_url, stub_tokens(counts.exchanges), counts)),
             ("unix_sync_miss", lambda: sync_sequential(stub.unix_api_url, seq, counts)),
             ("unix_async_miss", lambda: async_sequential(stub.unix_api_url, seq, counts)),
+            ("unix_vs_tcp", lambda: unix_vs_tcp(stub.api_url, stub.unix_api_url, counts)),
             ("hits", lambda: hits(stub.api_url, counts)),
         ]
         for key, step in steps:
@@ -621,7 +664,7 @@ def rows(res: dict[str, Any]) -> list[Row]:
             time_row("stub over http+unix: sync miss, µs", r["unix_sync_miss"])
             time_row("stub over http+unix: async miss, µs", r["unix_async_miss"])
             for kind in ("sync", "async"):
-                tcp, unix = r[f"{kind}_miss"]["hubauth"], r[f"unix_{kind}_miss"]["hubauth"]
+                unix, tcp = r["unix_vs_tcp"][kind]["unix"], r["unix_vs_tcp"][kind]["tcp"]
                 out.append(
                     Row(
                         f"hubauth {kind} miss: http+unix vs TCP loopback, µs",
@@ -630,7 +673,8 @@ def rows(res: dict[str, Any]) -> list[Row]:
                         ratio_str(tcp.best_us / unix.best_us),
                         "(info)",
                         None,
-                        note="here the columns are hubauth over http+unix | over TCP",
+                        note="here the columns are hubauth over http+unix | over TCP, "
+                        f"interleaved; medians {fmt(unix.median_us, 2)} | {fmt(tcp.median_us, 2)}",
                     )
                 )
             for kind in ("sync", "async"):

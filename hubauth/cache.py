@@ -5,7 +5,7 @@ Hub's "unknown token" answers only ``cache_negative_max_age``; errors are never 
 user's entry stays ``stale_max_age`` seconds longer, for :meth:`TokenCache.stale` to give
 while the Hub cannot answer; an "unknown token" answer never does.
 Concurrent misses for one key share one load: threads on the sync path, tasks on the async
-path.
+path. A loader must return a fresh value: its first caller gets it as it is.
 """
 
 from __future__ import annotations
@@ -154,11 +154,15 @@ class TokenCache:
             return _MISS
         return _thaw(entry)
 
-    def put(self, key: CacheKey, value: Model | None) -> None:
+    def put(self, key: CacheKey, value: Model | None) -> Model | None:
+        """Cache ``value`` (a copy of it) for ``key``; return the copy, which nobody may
+        change (single-flight waiters copy their answers from it).
+        """
         ttl = self.max_age if value is not None else self.negative_max_age
+        stored = _fresh(value)
         if ttl <= 0:
-            return
-        entry = _entry(self._timer() + ttl, _fresh(value), self.stale_max_age)
+            return stored
+        entry = _entry(self._timer() + ttl, stored, self.stale_max_age)
         with self._lock:
             self._store[key] = entry
             self._index[key] = entry
@@ -166,6 +170,7 @@ class TokenCache:
                 # The store dropped entries (full or expired): drop them from the index too.
                 self._store.expire()
                 self._index = dict(self._store.items())
+        return stored
 
     def evict(self, token: str) -> int:
         """Forget every cached answer about ``token`` (all session ids); return how many."""
@@ -187,7 +192,7 @@ class TokenCache:
         if not use_cache:
             value = loader()
             self.put(key, value)
-            return _fresh(value)
+            return value  # freshly loaded: the caller may have it, the cache keeps a copy
         cached = self.get(key)
         if cached is not _MISS:
             return cached  # type: ignore[no-any-return]
@@ -207,9 +212,8 @@ class TokenCache:
             flight.set_exception(e)
             raise
         else:
-            self.put(key, value)
-            flight.set_result(value)
-            return _fresh(value)
+            flight.set_result(self.put(key, value))  # waiters copy from the cache's copy
+            return value  # freshly loaded: the caller may have it, the cache keeps a copy
         finally:
             with self._lock:
                 self._threads.pop(key, None)
@@ -221,7 +225,7 @@ class TokenCache:
         if not use_cache:
             value = await loader()
             self.put(key, value)
-            return _fresh(value)
+            return value  # freshly loaded: the caller may have it, the cache keeps a copy
         cached = self.get(key)
         if cached is not _MISS:
             return cached  # type: ignore[no-any-return]
@@ -248,9 +252,8 @@ class TokenCache:
             flight.exception()
             raise
         else:
-            self.put(key, value)
-            flight.set_result(value)
-            return _fresh(value)
+            flight.set_result(self.put(key, value))  # waiters copy from the cache's copy
+            return value  # freshly loaded: the caller may have it, the cache keeps a copy
         finally:
             self._tasks.pop(slot, None)
 

@@ -222,3 +222,34 @@ def test_cache_keeps_user_entries_for_the_stale_window_only() -> None:
     clock.now += 20
     assert cache.stale(user) is MISS
     assert len(cache) == 0
+
+
+def test_every_caller_of_one_load_gets_its_own_model() -> None:
+    """The first caller gets the freshly loaded model itself; waiters, later hits and stale
+    answers get copies of the cache's own copy: changing one changes nobody else's.
+    """
+    import asyncio
+
+    cache = TokenCache(max_age=10, stale_max_age=10, timer=Clock())
+    key = TokenCache.key("t")
+    gate: asyncio.Future[None] | None = None
+
+    async def load() -> dict[str, object]:
+        assert gate is not None
+        await gate
+        return {"name": "u", "scopes": ["a"], "groups": []}
+
+    async def main() -> list[object]:
+        nonlocal gate
+        gate = asyncio.get_running_loop().create_future()
+        calls = [asyncio.ensure_future(cache.load_async(key, load)) for _ in range(3)]
+        await asyncio.sleep(0)
+        gate.set_result(None)
+        return list(await asyncio.gather(*calls))
+
+    first, *waiters = asyncio.run(main())
+    assert isinstance(first, dict)
+    first["scopes"].append("changed")
+    first["name"] = "changed"
+    for other in [*waiters, cache.get(key), cache.stale(key)]:
+        assert other == {"name": "u", "scopes": ["a"], "groups": []}
