@@ -128,3 +128,17 @@ class SyncDriver:
     def close(self) -> None:
         """Close the idle connections (the driver stays usable: new ones open on demand)."""
         self._idle.close(reopen=True)
+
+
+def _connection_cause(e: Exception) -> str:
+    """A short cause for a ``requests`` connection error (hubauth.api's event stream reads
+    with ``requests``; this driver does not).
+    """
+    text = str(e).lower()
+    if "refused" in text:
+        return "connection refused"
+    if "reset" in text or "aborted" in text:
+        return "connection reset"
+    if "name or service" in text or "resolve" in text or "nodename" in text:
+        return "host name not found"
+    return "connection failed"
