@@ -93,6 +93,7 @@ class HubAuth(HandlerMethods):
     cache_maxsize: _FromConfig[int] = _FromConfig()
     connect_timeout: _FromConfig[float] = _FromConfig()
     request_timeout: _FromConfig[float] = _FromConfig()
+    stale_max_age: _FromConfig[float] = _FromConfig()
 
     _oauth = False
 
