@@ -37,8 +37,8 @@ from ._pool import (
     ssl_context,
     unreachable,
 )
-from ._protocol import MAX_BODY_BYTES, HubRequest, HubResponse
-from ._streaming import Waits, broke_off, prepare_stream
+from ._protocol import HubRequest, HubResponse
+from ._streaming import Waits, broke_off, feed, feed_head, head_read, prepare_stream
 from .config import Config
 
 __all__ = ["AsyncDriver"]
@@ -344,8 +344,19 @@ class AsyncDriver:
         # Closes the socket when the loop is collected, should it be closed without
         # shutting down its async generators (asyncio.run does; then they close it).
         closer = weakref.finalize(loop, conn.close)
+        parser = ResponseParser(max_body=None)
+        broken = None
         try:
-            parser, broken = await self._head(loop, req, conn, data, waits)
+            try:
+                await _within(_write(loop, conn, data), _until(loop, waits.head(loop.time())))
+                while broken is None and not head_read(parser):
+                    wait = _until(loop, waits.head(loop.time()))
+                    broken = feed_head(parser, await _within(_read(loop, conn), wait, loop))
+            except BaseException as e:
+                error = waits.error(e, streaming=False) or answer_error(e, req, ep, self.config)
+                if error is None:
+                    raise
+                raise error from None
             if parser.status != 200:
                 yield HubResponse(parser.status, parser.headers, bytes(parser.body)), _none()
             else:
@@ -353,46 +364,6 @@ class AsyncDriver:
                 yield head, _chunks(loop, req, conn, parser, waits, broken, closer)
         finally:
             closer()
-
-    async def _head(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        req: HubRequest,
-        conn: Conn,
-        data: bytes,
-        waits: Waits,
-    ) -> tuple[ResponseParser, ProtocolError | None]:
-        """Send a stream's request and read its head (and an error answer's whole body);
-        with the error, if the body bytes that came along with a 200's head are garbled.
-        """
-        parser = ResponseParser(max_body=None)
-        try:
-            await _within(_write(loop, conn, data), _until(loop, waits.head(loop.time())), loop)
-            while True:
-                if parser.has_head:
-                    if parser.status == 200:
-                        return parser, None  # the stream's body follows
-                    if parser.max_body is None:
-                        parser.limit(MAX_BODY_BYTES)  # an error answer: read whole, bounded
-                    if parser.done:
-                        return parser, None
-                wait = _until(loop, waits.head(loop.time()))
-                chunk = await _within(_read(loop, conn), wait, loop)
-                try:
-                    if chunk:
-                        parser.feed(chunk)
-                    else:
-                        parser.feed_eof()
-                except ProtocolError as e:
-                    if parser.has_head and parser.status == 200:
-                        return parser, e  # the stream broke off at once: its reader says so
-                    raise
-        except BaseException as e:
-            conn.close()
-            error = waits.error(e, streaming=False) or answer_error(e, req, conn.ep, self.config)
-            if error is None:
-                raise
-            raise error from None
 
     def close(self) -> None:
         """Close every loop's idle connections (the driver stays usable)."""
@@ -421,11 +392,7 @@ async def _chunks(
                 return
             try:
                 wait = _until(loop, waits.next(loop.time()))
-                chunk = await _within(_read(loop, conn), wait, loop)
-                if chunk:
-                    parser.feed(chunk)
-                else:
-                    parser.feed_eof()
+                feed(parser, await _within(_read(loop, conn), wait, loop))
             except (OSError, ProtocolError) as e:
                 error = waits.error(e, streaming=True)
                 if error is not None:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from ._http import Endpoint
+from ._http import Endpoint, ProtocolError, ResponseParser
 from ._pool import prepare, unreachable
-from ._protocol import HubRequest
+from ._protocol import MAX_BODY_BYTES, HubRequest
 from .config import Config
 from .errors import HubUnavailable
 
-__all__ = ["Waits", "broke_off", "prepare_stream"]
+__all__ = ["Waits", "broke_off", "feed", "feed_head", "head_read", "prepare_stream"]
 
 log = logging.getLogger("hubauth")
 
@@ -29,6 +29,40 @@ def prepare_stream(req: HubRequest) -> tuple[Endpoint, bytes]:
     connection carries nothing after it.
     """
     return prepare(dataclasses.replace(req, headers={**req.headers, "Connection": "close"}))
+
+
+def head_read(parser: ResponseParser) -> bool:
+    """Whether a stream's head is read: a 200's head (the stream's body follows), or an
+    error answer whole (its body bounded as any answer's).
+    """
+    if not parser.has_head:
+        return False
+    if parser.status == 200:
+        return True
+    if parser.max_body is None:
+        parser.limit(MAX_BODY_BYTES)
+    return parser.done
+
+
+def feed(parser: ResponseParser, data: bytes) -> None:
+    """Feed what a read returned: bytes, or ``b""`` for the end of the connection."""
+    if data:
+        parser.feed(data)
+    else:
+        parser.feed_eof()
+
+
+def feed_head(parser: ResponseParser, data: bytes) -> ProtocolError | None:
+    """:func:`feed` while reading the head. Garbled framing in body bytes that came along
+    with a 200's head is returned, not raised: the stream has begun, and ends at once.
+    """
+    try:
+        feed(parser, data)
+    except ProtocolError as e:
+        if parser.has_head and parser.status == 200:
+            return e
+        raise
+    return None
 
 
 class Waits:

@@ -31,8 +31,8 @@ from ._pool import (
     too_large,
     unreachable,
 )
-from ._protocol import MAX_BODY_BYTES, HubRequest, HubResponse
-from ._streaming import Waits, broke_off, prepare_stream
+from ._protocol import HubRequest, HubResponse
+from ._streaming import Waits, broke_off, feed, feed_head, head_read, prepare_stream
 from .config import Config
 
 __all__ = ["SyncDriver", "too_large", "unreachable"]
@@ -139,8 +139,21 @@ class SyncDriver:
         ep, data = prepare_stream(req)
         waits = Waits(self.config, req, timeout, time.monotonic())
         conn = self._connect(req, ep)
+        sock = conn.sock
+        parser = ResponseParser(max_body=None)
+        broken = None
         try:
-            parser, broken = self._head(req, conn, data, waits)
+            try:
+                sock.settimeout(waits.head(time.monotonic()))
+                sock.sendall(data)
+                while broken is None and not head_read(parser):
+                    sock.settimeout(waits.head(time.monotonic()))
+                    broken = feed_head(parser, _recv(sock))
+            except BaseException as e:
+                error = waits.error(e, streaming=False) or answer_error(e, req, ep, self.config)
+                if error is None:
+                    raise
+                raise error from None
             if parser.status != 200:
                 yield HubResponse(parser.status, parser.headers, bytes(parser.body)), iter(())
             else:
@@ -148,43 +161,6 @@ class SyncDriver:
                 yield head, self._chunks(req, conn, parser, waits, broken)
         finally:
             conn.close()
-
-    def _head(
-        self, req: HubRequest, conn: Conn, data: bytes, waits: Waits
-    ) -> tuple[ResponseParser, ProtocolError | None]:
-        """Send a stream's request and read its head (and an error answer's whole body);
-        with the error, if the body bytes that came along with a 200's head are garbled.
-        """
-        parser = ResponseParser(max_body=None)
-        sock = conn.sock
-        try:
-            sock.settimeout(waits.head(time.monotonic()))
-            sock.sendall(data)
-            while True:
-                if parser.has_head:
-                    if parser.status == 200:
-                        return parser, None  # the stream's body follows
-                    if parser.max_body is None:
-                        parser.limit(MAX_BODY_BYTES)  # an error answer: read whole, bounded
-                    if parser.done:
-                        return parser, None
-                sock.settimeout(waits.head(time.monotonic()))
-                chunk = _recv(sock)
-                try:
-                    if chunk:
-                        parser.feed(chunk)
-                    else:
-                        parser.feed_eof()
-                except ProtocolError as e:
-                    if parser.has_head and parser.status == 200:
-                        return parser, e  # the stream broke off at once: its reader says so
-                    raise
-        except BaseException as e:
-            conn.close()
-            error = waits.error(e, streaming=False) or answer_error(e, req, conn.ep, self.config)
-            if error is None:
-                raise
-            raise error from None
 
     def _chunks(
         self,
@@ -208,11 +184,7 @@ class SyncDriver:
                     return
                 try:
                     sock.settimeout(waits.next(time.monotonic()))
-                    chunk = _recv(sock)
-                    if chunk:
-                        parser.feed(chunk)
-                    else:
-                        parser.feed_eof()
+                    feed(parser, _recv(sock))
                 except (OSError, ProtocolError) as e:
                     error = waits.error(e, streaming=True)
                     if error is not None:
