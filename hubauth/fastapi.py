@@ -221,10 +221,14 @@ _RELAY = b"""<script>(function () {
 })();</script>"""
 
 
-def hub_router(auth: HubAuth | None = None, *, docs: bool = True) -> APIRouter:
-    """The login routes: ``<prefix>oauth_callback`` and ``<prefix>logout`` (HubOAuth only),
-    and with ``docs``, ``<prefix>oauth_token``, where the docs page's Authorize button
-    exchanges its code (the service adds its client secret; the Hub checks PKCE).
+def hub_router(auth: HubAuth | None = None, *, docs: bool = False) -> APIRouter:
+    """The login routes: ``<prefix>oauth_callback`` and ``<prefix>logout`` (HubOAuth only).
+
+    ``docs=True`` (with ``FastAPI(**hub_docs())``) adds ``<prefix>oauth_token``, where the
+    docs page's Authorize button exchanges its code (the service adds its client secret,
+    the Hub checks PKCE), and the callback hands codes of logins this browser did not start
+    here back to the docs page. A replayed callback in a logged-in browser then shows the
+    refusal page (which relays to the docs page, if one opened it) instead of going on.
     """
     auth = auth if auth is not None else default_auth()
     hub_user.model = _oauth_model(auth)

@@ -54,7 +54,7 @@ def fastapi_app(auth: HubAuth) -> Any:
 
     from hubauth.fastapi import HubToken, HubUser, hub_docs, hub_router, hub_user
 
-    app = FastAPI(**hub_docs(auth))
+    app = FastAPI(**hub_docs(auth))  # the docs' own login is tested in tests/test_fastapi.py
     app.state.hub_auth = auth
     app.include_router(hub_router(auth))
 
