@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, NamedTuple
@@ -60,13 +61,18 @@ class RedactAccessLog(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and any(isinstance(a, str) and "?" in a for a in args):
-            record.args = tuple(
-                redact_text(redact_uri(a)) if isinstance(a, str) else a for a in args
-            )
-        elif isinstance(record.msg, str) and not args:
-            record.msg = redact_text(record.msg)
+        if isinstance(args, tuple) and any(isinstance(a, str) and _MAYBE(a) for a in args):
+            record.args = tuple(_redact(a) if isinstance(a, str) else a for a in args)
+        elif isinstance(record.msg, str) and not args and _MAYBE(record.msg):
+            record.msg = _redact(record.msg)
         return True
+
+
+_MAYBE = re.compile(r"(?i)token|bearer|code=|state=").search
+
+
+def _redact(text: str) -> str:
+    return redact_text(redact_uri(text) if "?" in text else text)
 
 
 _REDACT = RedactAccessLog()
