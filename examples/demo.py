@@ -87,6 +87,16 @@ def services(admin_token: str, external: tuple[str, int] | None = None) -> list[
             "environment": secret,
         },
         {
+            "name": "whoami-fastapi",
+            "url": f"http://127.0.0.1:{(fastapi_port := free_port())}",
+            "command": [
+                *(sys.executable, "-m", "uvicorn", "--workers", "4", "--host", "127.0.0.1"),
+                *("--port", str(fastapi_port), "--app-dir", str(HERE / "whoami-fastapi")),
+                "whoami_fastapi:app",
+            ],
+            "environment": secret,
+        },
+        {
             "name": "grader-dashboard",
             "url": f"http://127.0.0.1:{free_port()}",
             "command": [sys.executable, str(HERE / "grader-dashboard" / "grader_dashboard.py")],
@@ -316,6 +326,34 @@ def check_browser_login(service: str) -> Callable[[str, requests.Session], str]:
     return check
 
 
+def check_whoami_fastapi(url: str, admin: requests.Session) -> str:
+    """Browser login to a deep link, then a token call, a scope refusal and a websocket."""
+    from websockets.sync.client import connect
+
+    problem = check_browser_login("whoami-fastapi")(url, admin)
+    if problem:
+        return problem
+    user = f"demo-{secrets.token_hex(3)}"
+    admin.post(f"{url}/hub/api/users/{user}").raise_for_status()
+    r = admin.post(f"{url}/hub/api/users/{user}/tokens", json={"note": "demo check"})
+    r.raise_for_status()
+    token = r.json()["token"]
+    svc, auth = f"{url}/services/whoami-fastapi/", {"Authorization": f"token {token}"}
+    me = requests.get(f"{svc}api/call", headers=auth, timeout=15)
+    if me.status_code != 200 or me.json().get("name") != user:
+        return f"token call answered {me.status_code}: {me.text[:200]}"
+    denied = requests.get(f"{svc}admin-only", headers=auth, timeout=15)
+    if denied.status_code != 403:
+        return f"admin-only answered {denied.status_code} to a non-admin, expected 403"
+    with connect(f"ws{url.removeprefix('http')}/services/whoami-fastapi/ws?token={token}") as ws:
+        hello = json.loads(ws.recv(timeout=15))
+    if hello.get("hello") != user:
+        return f"the websocket greeted {hello}, not {user}"
+    if requests.get(f"{svc}docs", timeout=15).status_code != 200:
+        return "the docs page did not answer"
+    return ""
+
+
 def check_external(url: str, admin: requests.Session) -> str:
     """The externally run service logs browsers in like a managed one."""
     return check_browser_login(EXTERNAL)(url, admin)
@@ -345,6 +383,7 @@ CHECKS: dict[str, Callable[[str, requests.Session], str]] = {
     "whoami-tornado": check_browser_login("whoami-tornado"),
     "whoami-flask": check_browser_login("whoami-flask"),
     "whoami-wsgi": check_browser_login("whoami-wsgi"),
+    "whoami-fastapi": check_whoami_fastapi,
     "grader-dashboard": check_grader_dashboard,
     "external-service": check_external,
     "runtime-service": check_runtime_service,
@@ -401,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
             f"[demo]   whoami-tornado  {url}/services/whoami-tornado/\n"
             f"[demo]   whoami-flask    {url}/services/whoami-flask/  (gunicorn, 4 workers)\n"
             f"[demo]   whoami-wsgi     {url}/services/whoami-wsgi/   (gunicorn, 4 workers)\n"
+            f"[demo]   whoami-fastapi  {url}/services/whoami-fastapi/ (uvicorn, 4 workers; "
+            f"API docs at .../docs)\n"
             f"[demo]   grader-dashboard {url}/services/grader-dashboard/ (log in as "
             "'teacher' to see the students; anyone else may not)\n"
             f"[demo]   external        {url}/services/external/  (run by the demo, not the Hub)\n"
