@@ -229,7 +229,10 @@ async def ask_watching(
                 ask.cancel()
                 return None, receive
             buffered.append(message)
-            listen = asyncio.ensure_future(receive()) if _keep_listening(message) else None
+            # Only a disconnect may follow a whole body (or a websocket's connect); anything
+            # else (a server that says more) ends the watching: nothing piles up here.
+            again = len(buffered) == 1 and _keep_listening(message)
+            listen = asyncio.ensure_future(receive()) if again else None
         decision = await ask
     finally:
         if listen is not None and not listen.done():
