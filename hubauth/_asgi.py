@@ -30,6 +30,7 @@ __all__ = [
     "Send",
     "ask_watching",
     "close_code",
+    "close_reason",
     "find_header",
     "quoted_path",
     "send_decision",
@@ -163,7 +164,8 @@ def close_code(decision: Decision) -> int:
     return POLICY_VIOLATION
 
 
-def _reason(message: str) -> str:
+def close_reason(message: str) -> str:
+    """``message`` cut to what a close frame may carry (123 bytes of UTF-8, whole characters)."""
     data = message.encode()[:_REASON_BYTES]
     return data.decode("utf-8", "ignore")
 
@@ -174,7 +176,9 @@ async def send_decision(decision: Decision, view: RequestView, send: Send) -> No
     """
     if view.is_websocket:
         code = close_code(decision)
-        await send({"type": "websocket.close", "code": code, "reason": _reason(decision.message)})
+        await send(
+            {"type": "websocket.close", "code": code, "reason": close_reason(decision.message)}
+        )
         return
     status, headers, body = decision_response(decision, view)
     raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]

@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException, WebSocketException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from ._asgi import close_code, start, view_from_scope
+from ._asgi import close_code, close_reason, start, view_from_scope
 from ._flow import callback, logout, run_async
 from ._view import Decision, RequestView
 from .asgi import TOKEN_KEY, USER_KEY
@@ -92,7 +92,7 @@ class HubAuthRefused(HTTPException):
 def _refuse(decision: Decision, conn: HTTPConnection) -> Exception:
     view = view_from_scope(conn.scope)
     if view.is_websocket:
-        return WebSocketException(close_code(decision), decision.message.encode()[:123].decode())
+        return WebSocketException(close_code(decision), close_reason(decision.message))
     return HubAuthRefused(decision, view)
 
 
@@ -176,7 +176,8 @@ HubUser = Annotated[Model, Security(hub_user)]
 
 async def hub_token(conn: HTTPConnection, user: HubUser) -> str:
     """The token that authenticated the caller (header, ``?token=`` or login cookie), to act
-    on the Hub as the visitor (``AsyncHubAPI(api_token=...)``).
+    on the Hub as the visitor (``AsyncHubAPI(api_token=...)``). It depends on
+    :data:`HubUser`, so it also requires the service's access scopes.
     """
     return str(conn.scope.get(TOKEN_KEY, ""))
 

@@ -606,3 +606,11 @@ def test_importing_hubauth_imports_no_asgi_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_close_reasons_fit_a_close_frame_in_whole_characters() -> None:
+    from hubauth._asgi import close_reason
+
+    text = "é" * 100  # 200 bytes of UTF-8
+    reason = close_reason(text)
+    assert len(reason.encode()) <= 123 and reason == "é" * 61
