@@ -115,14 +115,28 @@ def view_from_scope(scope: Scope) -> RequestView:
     query = scope.get("query_string", b"")
     return RequestView(
         method="GET" if websocket else str(scope.get("method", "GET")).upper(),
-        path=quoted_path(str(scope.get("path", "/"))),
+        path=_request_path(scope),
         query=query.decode("latin-1") if isinstance(query, bytes) else str(query),
         headers=headers,
         cookies=parse_cookie_header(headers.get("cookie", "")),
         scheme=scheme,
         host=host,
         is_websocket=websocket,
+        xsrf_token=headers.get("x-xsrftoken") or headers.get("x-csrftoken") or "",
     )
+
+
+def _request_path(scope: Scope) -> str:
+    """The path as the client sent it (still percent-encoded, so ``c%2Bd`` stays ``c%2Bd``):
+    the server's ``raw_path`` when it agrees with ``path``, else ``path`` re-encoded.
+    """
+    path = str(scope.get("path", "/"))
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes) and raw.startswith(b"/"):
+        sent = raw.split(b"?", 1)[0].decode("latin-1")
+        if urllib.parse.unquote(sent) == path:
+            return sent
+    return quoted_path(path)
 
 
 class Pending(NamedTuple):

@@ -17,7 +17,6 @@ from the environment (:func:`default_auth`); give the same one to ``hub_router(a
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import urllib.parse
@@ -227,9 +226,8 @@ def hub_router(auth: HubAuth | None = None, *, docs: bool = False) -> APIRouter:
 
     ``docs=True`` (with ``FastAPI(**hub_docs())``) adds ``<prefix>oauth_token``, where the
     docs page's Authorize button exchanges its code (the service adds its client secret,
-    the Hub checks PKCE), and the callback hands codes of logins this browser did not start
-    here back to the docs page. A replayed callback in a logged-in browser then shows the
-    refusal page (which relays to the docs page, if one opened it) instead of going on.
+    the Hub checks PKCE), and the callback's refusal of a state this service did not issue
+    (the docs page's) hands the code back to the docs page that opened it.
     """
     auth = auth if auth is not None else default_auth()
     hub_user.model = _oauth_model(auth)
@@ -241,15 +239,11 @@ def hub_router(auth: HubAuth | None = None, *, docs: bool = False) -> APIRouter:
     async def oauth_callback(request: Request) -> Response:
         view = view_from_scope(request.scope)
         state = view.query_value("state")
-        swagger = (
-            docs and bool(state) and not view.cookie_values(oauth.state_cookie_name_for(state))
-        )
-        if swagger:
-            # Not a login this service started (no state cookie): the docs page's, whose
-            # code goes back to it. Answered as the refusal a browser without the state gets.
-            view = dataclasses.replace(view, cookies=())
+        # A state this service did not seal is the docs page's (Swagger UI's own): the core
+        # refuses it as for any browser, and the page carries the code back to the docs.
+        relay = docs and bool(state) and oauth.open_state(state) is None
         decision = await run_async(oauth, callback(oauth, view))
-        return _response(decision, view, _RELAY if docs else b"")
+        return _response(decision, view, _RELAY if relay else b"")
 
     async def oauth_logout(request: Request) -> Response:
         view = view_from_scope(request.scope)

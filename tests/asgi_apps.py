@@ -54,13 +54,14 @@ def fastapi_app(auth: HubAuth) -> Any:
 
     from hubauth.fastapi import HubToken, HubUser, hub_docs, hub_router, hub_user
 
-    app = FastAPI(**hub_docs(auth))  # the docs' own login is tested in tests/test_fastapi.py
+    app = FastAPI(**hub_docs(auth))  # the docs' own login: tests/test_fastapi.py
     app.state.hub_auth = auth
-    app.include_router(hub_router(auth))
+    app.include_router(hub_router(auth, docs=True))
 
     @app.get(PREFIX.rstrip("/"))
     @app.get(PREFIX)
     @app.get(PREFIX + "page")
+    @app.get(PREFIX + "files/{name:path}")
     def page(user: HubUser, token: HubToken) -> dict[str, Any]:  # a sync route, on purpose
         return _me(user, token)
 
