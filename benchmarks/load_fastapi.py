@@ -17,7 +17,10 @@ log) serves ``GET /whoami`` with the caller's model as JSON:
 - ``jupyterhub-example``: what JupyterHub's ``examples/service-fastapi`` does: a dependency
   reads the token (``OAuth2AuthorizationCodeBearer`` and ``APIKeyQuery``, ``auto_error=False``),
   opens an ``httpx.AsyncClient`` for the Hub API and asks ``GET /user`` on every request, then
-  checks that one of the access scopes is in the model's scopes. It has no cache.
+  checks that one of the access scopes is in the model's scopes. It has no cache;
+- ``jupyterhub-example-shared``: the same with one ``httpx.AsyncClient`` for the whole
+  process (a new client per request, as the example has, builds a TLS context each time):
+  the cost of a Hub call per request alone (for information).
 
 Every request carries the same token; after one warm-up request hubauth answers from its
 cache, so its row is the auth layer's own cost. The load generator and the measurement are
@@ -44,13 +47,21 @@ sys.path.insert(0, str(HERE))
 
 import load  # noqa: E402  (benchmarks/load.py: the load generator and the measurement)
 
-VARIANTS = ("none", "dependency", "hubauth", "hubauth-asgi", "jupyterhub-example")
+VARIANTS = (
+    "none",
+    "dependency",
+    "hubauth",
+    "hubauth-asgi",
+    "jupyterhub-example",
+    "jupyterhub-example-shared",
+)
 DESCRIPTIONS = {
     "none": "no auth",
     "dependency": "  no auth, a dependency shaped as HubUser",
     "hubauth": "hubauth.fastapi (user: HubUser)",
     "hubauth-asgi": "hubauth.asgi.HubAuthMiddleware",
     "jupyterhub-example": "JupyterHub's examples/service-fastapi",
+    "jupyterhub-example-shared": "  same, one shared httpx client",
 }
 
 
@@ -138,6 +149,18 @@ def make_app(variant: str, api_url: str) -> Any:
     )
     access_scopes = ["access:services"]  # the example's default (exact membership)
 
+    headers = {"Authorization": f"Bearer {load.SERVICE_TOKEN}"}
+    shared: list[httpx.AsyncClient] = []
+
+    async def ask_hub(token: str) -> httpx.Response:
+        their = {"Authorization": f"Bearer {token}"}
+        if variant == "jupyterhub-example-shared":
+            if not shared:
+                shared.append(httpx.AsyncClient(base_url=api_url, headers=headers))
+            return await shared[0].get("/user", headers=their)
+        async with httpx.AsyncClient(base_url=api_url, headers=headers) as client:
+            return await client.get("/user", headers=their)
+
     async def current_user(
         query_token: Annotated[str | None, Security(by_query)],
         header_token: Annotated[str | None, Security(by_header)],
@@ -145,9 +168,7 @@ def make_app(variant: str, api_url: str) -> Any:
         token = query_token or header_token
         if token is None:
             raise HTTPException(401, "Must login with token parameter or Authorization header")
-        headers = {"Authorization": f"Bearer {load.SERVICE_TOKEN}"}
-        async with httpx.AsyncClient(base_url=api_url, headers=headers) as client:
-            r = await client.get("/user", headers={"Authorization": f"Bearer {token}"})
+        r = await ask_hub(token)
         if r.is_error:
             raise HTTPException(400, "Error getting user info from token")
         user: dict[str, Any] = r.json()
@@ -176,6 +197,62 @@ def serve(variant: str, api_url: str) -> None:
     )
     print(sock.getsockname()[1], flush=True)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def inprocess_us(variants: list[str], api_url: str, token: str, n: int) -> dict[str, float]:
+    """Microseconds per request for each variant's app called in this process as uvicorn
+    would (no sockets, no HTTP parsing): the best of 7 interleaved repeats of ``n`` calls.
+    Steadier than req/s on a busy machine; what the app and the auth layer cost by themselves.
+    """
+    import asyncio
+
+    apps = {v: make_app(v, api_url) for v in variants}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": load.PATH,
+        "raw_path": load.PATH.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"accept", b"application/json"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def calls(app: Any, count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            await app(dict(scope), receive, send)
+        return (time.perf_counter() - start) / count * 1e6
+
+    async def main() -> dict[str, float]:
+        best = {v: float("inf") for v in apps}
+        for app in apps.values():
+            await calls(app, 20)  # warm-up; fills hubauth's cache
+        for _ in range(7):
+            for v, app in apps.items():
+                best[v] = min(best[v], await calls(app, n))
+        return best
+
+    best = asyncio.run(main())
+    if set(statuses) != {200}:
+        raise RuntimeError(f"in-process calls answered {sorted(set(statuses))}")
+    return best
 
 
 def versions() -> dict[str, str]:
@@ -241,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
                 res["hub_lookups"] = hub.by_token[token] - before
                 runs[v].append(res)
                 print(f": {load.fmt(res['req_per_s'])} req/s", flush=True)
+        local = [v for v in only if not v.startswith("jupyterhub")]
+        print("... in-process µs per request", flush=True)
+        inproc = inprocess_us(local, hub.api_url, token, n=500 if args.quick else 2000)
     elapsed = time.perf_counter() - started
     summary = {v: load.summarize(rs) for v, rs in runs.items()}
     for v, rs in runs.items():
@@ -259,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                 load.fmt(m["req_per_s"]),
                 "-" if v == "none" else f"{m['cost_pct']:.1f} %",
                 load.fmt(m["server_cpu_us_per_req"], 1),
-                "-" if v == "none" else f"+{m['server_cpu_us_per_req'] - base_us:.1f}",
+                "-" if v == "none" else f"{m['server_cpu_us_per_req'] - base_us:+.1f}",
                 str(m["hub_lookups"]),
                 str(m["errors"]),
                 f"{m['other_cpu_pct']:.0f}",
@@ -279,7 +359,24 @@ def main(argv: list[str] | None = None) -> int:
         rows,
         right={1, 2, 3, 4, 5, 6, 7},
     )
-    verdict = {}
+    print(
+        "\nin-process µs per request (best of 7, no sockets): "
+        + ", ".join(
+            f"{DESCRIPTIONS[v].strip()} {us:.1f}"
+            + ("" if v == "none" else f" ({us - inproc['none']:+.1f})")
+            for v, us in inproc.items()
+        )
+    )
+    verdict: dict[str, float] = {}
+    base_total = summary["none"]["server_cpu_us_per_req"]
+    for v in ("hubauth", "hubauth-asgi"):
+        if v in inproc:
+            added = inproc[v] - inproc["none"]
+            verdict[f"{v}_inprocess_share_pct"] = share = 100 * added / (base_total + added)
+            print(
+                f"{DESCRIPTIONS[v]}: in-process µs added / (no-auth server CPU µs + that): "
+                f"{share:.1f} %"
+            )
     if "hubauth" in summary:
         cost = summary["hubauth"]["cost_pct"]
         verdict["hubauth_cost_pct"] = cost
@@ -299,13 +396,14 @@ def main(argv: list[str] | None = None) -> int:
         cost = summary["hubauth-asgi"]["cost_pct"]
         verdict["hubauth_asgi_cost_pct"] = cost
         print(f"hubauth.asgi.HubAuthMiddleware's auth cost: {cost:.1f} %")
-    if "hubauth" in summary and "jupyterhub-example" in summary:
-        ratio = summary["hubauth"]["req_per_s"] / summary["jupyterhub-example"]["req_per_s"]
-        verdict["hubauth_vs_example_ratio"] = ratio
-        print(
-            f"hubauth serves {ratio:.1f}x the requests per second of JupyterHub's FastAPI "
-            "example's approach (which asks the Hub on every request)."
-        )
+    for other, what in (
+        ("jupyterhub-example", "JupyterHub's FastAPI example (a Hub call per request)"),
+        ("jupyterhub-example-shared", "the same with one shared client"),
+    ):
+        if "hubauth" in summary and other in summary:
+            ratio = summary["hubauth"]["req_per_s"] / summary[other]["req_per_s"]
+            verdict[f"hubauth_vs_{other}_ratio"] = ratio
+            print(f"hubauth serves {ratio:.1f}x the requests per second of {what}.")
     print(f"\ntotal {elapsed:.1f} s; compare rows of one run (see benchmarks/README.md).")
     if args.json:
         doc = {
