@@ -187,11 +187,37 @@ def test_websocket_cookie_auth_follows_the_setting(xsrf_app: Service) -> None:
     b = browser()
     log_in(xsrf_app, b)
     ws = xsrf_app.page("ws").replace("http://", "ws://")
-    headers = {"Cookie": f"{xsrf_app.auth.cookie_name}={login_cookie(xsrf_app, b)}"}
+    headers = {
+        "Cookie": f"{xsrf_app.auth.cookie_name}={login_cookie(xsrf_app, b)}",
+        "Origin": xsrf_app.url,  # as a browser sends it on every handshake
+    }
     if xsrf_app.auth.allow_websocket_cookie_auth:
         assert _ws(ws, headers) == "alice"
     else:
         assert _refused_handshake(xsrf_app.page("ws"), headers) == 401
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://evil.example", "http://127.0.0.1:1", "null", ""],
+    ids=["other-site", "other-port", "null", "no-origin"],
+)
+def test_a_cookie_websocket_from_another_origin_is_refused(xsrf_app: Service, origin: str) -> None:
+    """Cross-site websocket hijacking: a page of another origin (another site, another port
+    of the host, a sandboxed frame) opens a websocket to the service, and the browser adds
+    the user's login cookie to the handshake, a GET. The core holds handshakes authenticated
+    by cookie to the same rule as unsafe requests, so it is refused; a token still works.
+    """
+    b = browser()
+    log_in(xsrf_app, b)
+    headers = {"Cookie": f"{xsrf_app.auth.cookie_name}={login_cookie(xsrf_app, b)}"}
+    if origin:
+        headers["Origin"] = origin
+    status = _refused_handshake(xsrf_app.page("ws"), headers)
+    assert status in (401, 403)
+    token = xsrf_app.hub.add_user("carol")
+    ws = xsrf_app.page("ws").replace("http://", "ws://")
+    assert _ws(f"{ws}?token={token}", {"Origin": xsrf_app.url}) == "carol"
 
 
 class Subclassed(HubAuthenticated, RequestHandler):
