@@ -445,7 +445,9 @@ def refused_status(url: str, **kwargs: Any) -> int:
 def test_websockets_through_uvicorn(ws_service: tuple[str, HubOAuth], fake_hub: FakeHub) -> None:
     """A real handshake: a token in the URL or header is accepted; none, or an unknown one,
     is refused before the websocket opens (uvicorn answers the close with HTTP 403); the
-    login cookie counts only when ``JUPYTERHUB_ALLOW_WEBSOCKET_COOKIE_AUTH`` allows it.
+    login cookie counts only when ``JUPYTERHUB_ALLOW_WEBSOCKET_COOKIE_AUTH`` allows it, and
+    only from the service's own origin (cross-site websocket hijacking: a page elsewhere
+    that opens the websocket gets the browser to send the cookie, and its Origin).
     """
     url, auth = ws_service
     token = fake_hub.add_user("alice")
@@ -454,10 +456,15 @@ def test_websockets_through_uvicorn(ws_service: tuple[str, HubOAuth], fake_hub: 
     assert refused_status(url) == 403
     assert refused_status(f"{url}?token=not-a-token") == 403
     cookie = auth.login_cookie(fake_hub.add_user("carol"), secure=False).split(";")[0]
+    origin = "http" + url.removeprefix("ws").split(PREFIX)[0]
+    ours = {"Cookie": cookie, "Origin": origin}
     if auth.allow_websocket_cookie_auth:
-        assert greeting(url, additional_headers={"Cookie": cookie}) == "hello carol"
+        assert greeting(url, additional_headers=ours) == "hello carol"
     else:
-        assert refused_status(url, additional_headers={"Cookie": cookie}) == 403
+        assert refused_status(url, additional_headers=ours) == 403
+    # A page of another origin, or no origin at all: the cookie alone does not open it.
+    for other in ({"Origin": "http://127.0.0.1:1"}, {"Origin": "http://evil.example"}, {}):
+        assert refused_status(url, additional_headers={"Cookie": cookie, **other}) == 403
 
 
 # ---------------------------------------------------------------- the client leaves
@@ -614,3 +621,21 @@ def test_close_reasons_fit_a_close_frame_in_whole_characters() -> None:
     text = "é" * 100  # 200 bytes of UTF-8
     reason = close_reason(text)
     assert len(reason.encode()) <= 123 and reason == "é" * 61
+
+
+def test_a_cookie_websocket_through_a_proxy_that_says_ws(auth: HubOAuth, fake_hub: FakeHub) -> None:
+    """JupyterHub's proxy (node http-proxy) forwards a websocket handshake with
+    ``X-Forwarded-Proto: ws``; the page's ``Origin`` is ``http://...``: that is the same
+    origin, and the login cookie opens the websocket; another origin's page does not.
+    """
+    cookie = auth.login_cookie(fake_hub.add_user("carol"), secure=False).split(";")[0]
+    headers = [
+        (b"host", b"hub.example:8000"),
+        (b"x-forwarded-proto", b"ws"),
+        (b"x-forwarded-host", b"hub.example:8000"),
+        (b"cookie", cookie.encode()),
+    ]
+    for origin, opened in ((b"http://hub.example:8000", True), (b"http://evil.example", False)):
+        scope = http_scope(headers=[*headers, (b"origin", origin)], kind="websocket")
+        sent = run(HubAuthMiddleware(Inner(), auth), scope, ws_connect())
+        assert (sent[0]["type"] == "websocket.accept") is opened, (origin, sent)

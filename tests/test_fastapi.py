@@ -164,10 +164,13 @@ def test_websocket_route(api: Api, quiet_ws_client: None) -> None:
     assert refused(ws_url(api, "?token=nope")) == 403
     assert refused(ws_url(api), additional_headers={"Authorization": "Basic eDp5"}) == 403
     cookie = api.auth.login_cookie(api.hub.add_user("carol"), secure=False).split(";")[0]
+    ours = {"Cookie": cookie, "Origin": api.url}
     if api.auth.allow_websocket_cookie_auth:
-        assert greeting(ws_url(api), additional_headers={"Cookie": cookie}) == "hello carol"
+        assert greeting(ws_url(api), additional_headers=ours) == "hello carol"
     else:
-        assert refused(ws_url(api), additional_headers={"Cookie": cookie}) == 403
+        assert refused(ws_url(api), additional_headers=ours) == 403
+    foreign = {"Cookie": cookie, "Origin": "http://evil.example"}
+    assert refused(ws_url(api), additional_headers=foreign) == 403  # cross-site hijacking
 
 
 # ---------------------------------------------------------------- OpenAPI and the docs page

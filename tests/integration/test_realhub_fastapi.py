@@ -226,7 +226,7 @@ def test_websocket_with_a_token_and_with_the_login_cookie(
 ) -> None:
     """Through the proxy: a token (in ``?token=`` or the header) opens the websocket; none
     or an unknown one is refused at the handshake; the login cookie opens it only where
-    ``JUPYTERHUB_ALLOW_WEBSOCKET_COOKIE_AUTH`` is not ``0``.
+    ``JUPYTERHUB_ALLOW_WEBSOCKET_COOKIE_AUTH`` is not ``0``, and only from the Hub's origin.
     """
     user = new_user("ws")
     hub.create_user(user, groups=["members"])
@@ -236,11 +236,14 @@ def test_websocket_with_a_token_and_with_the_login_cookie(
     assert hello(ws_url(hub, service), additional_headers=auth)["hello"] == user
     assert refused(ws_url(hub, service)) == 403
     assert refused(ws_url(hub, service, f"?token={secrets.token_hex(16)}")) == 403
-    cookie = {"Cookie": login_cookie(logged_in(hub, user, service), service)}
+    cookie = login_cookie(logged_in(hub, user, service), service)
+    ours = {"Cookie": cookie, "Origin": hub.url}  # as a browser on the service's page sends
     if service == SERVICE:
-        assert hello(ws_url(hub, service), additional_headers=cookie)["hello"] == user
+        assert hello(ws_url(hub, service), additional_headers=ours)["hello"] == user
     else:
-        assert refused(ws_url(hub, service), additional_headers=cookie) == 403
+        assert refused(ws_url(hub, service), additional_headers=ours) == 403
+    # From another site's page the browser sends the cookie too, with that page's Origin.
+    assert refused(ws_url(hub, service), additional_headers={**ours, "Origin": EVIL}) == 403
 
 
 # ---------------------------------------------------------------- CSRF
