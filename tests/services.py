@@ -28,7 +28,7 @@ from hubauth.oauth import HubOAuth
 from hubauth.testing import FakeHub
 
 PREFIX = "/services/test-service/"
-ADAPTERS = ("tornado", "flask", "wsgi")
+ADAPTERS = ("tornado", "flask", "wsgi", "proxy")
 
 
 def all_at_once(
@@ -211,6 +211,12 @@ def serve(adapter: str, auth: HubAuth, port: int) -> Iterator[str]:
     if adapter == "tornado":
         with serve_tornado(lambda: tornado_app(auth).listen(port, "127.0.0.1")):
             yield f"http://127.0.0.1:{port}"
+        return
+    if adapter == "proxy":  # hubauth-proxy in front of an app told who is calling
+        from .proxy_apps import proxy_adapter
+
+        with proxy_adapter(auth, port) as url:
+            yield url
         return
     app = flask_app(auth) if adapter == "flask" else wsgi_app(auth)
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
