@@ -69,6 +69,7 @@ class _Echo(RequestHandler):
             "headers": [[k, v] for k, v in req.headers.get_all()],
             "size": self.size,
             "sha256": self.digest.hexdigest(),
+            "peer": req.connection.stream.socket.getpeername()[1],  # type: ignore[attr-defined]
         }
         self.echo.seen.append(seen)
         self.set_header("Content-Type", "application/json")

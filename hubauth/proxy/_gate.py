@@ -22,7 +22,7 @@ from ..oauth import HubOAuth
 from ..tornado import view_of
 from ._options import ProxyOptions
 
-__all__ = ["Gate", "answer"]
+__all__ = ["Gate", "answer", "answer_page"]
 
 log = logging.getLogger("hubauth.proxy")
 
@@ -109,6 +109,11 @@ def answer(handler: RequestHandler, decision: Decision, view: RequestView) -> No
     the slashed prefix) or a short page, with the decision's cookies.
     """
     handler.clear()
+    answer_page(handler, decision, view)
+
+
+def answer_page(handler: RequestHandler, decision: Decision, view: RequestView) -> None:
+    """:func:`answer`, keeping the headers already set."""
     for cookie in decision.cookies:
         handler.add_header("Set-Cookie", cookie)
     handler.set_header("Cache-Control", "no-store")

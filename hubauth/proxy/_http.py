@@ -22,6 +22,7 @@ from tornado.web import RequestHandler, stream_request_body
 from .._view import Decision, RequestView
 from ..tornado import view_of
 from ._gate import answer
+from ._gate import answer_page as _answer_page
 from ._headers import identity_headers, request_headers, response_headers, rewrite_location
 from ._upstream import ResponseDelegate, UpstreamError
 
@@ -65,10 +66,16 @@ def drop_token_param(query: str, token: str) -> str:
     return "&".join(kept)
 
 
-def trouble(handler: RequestHandler, status: int, message: str) -> None:
-    """Answer a problem with the app (or the proxy) with a short page or JSON."""
+def trouble(handler: RequestHandler, status: int, message: str, retry: int = 0) -> None:
+    """Answer a problem with the app (or the proxy) with a short page or JSON; ``retry``:
+    seconds after which to try again (a browser reloads the page by itself).
+    """
     view = view_of(handler)
-    answer(handler, Decision(kind="refuse", status=status, message=message), view)
+    handler.clear()
+    if retry:
+        handler.set_header("Retry-After", str(retry))
+        handler.set_header("Refresh", str(retry))
+    _answer_page(handler, Decision(kind="refuse", status=status, message=message), view)
 
 
 class _ToClient(ResponseDelegate):
@@ -145,10 +152,7 @@ class ProxyHandler(RequestHandler):
                 return
         problem = app.not_ready()
         if problem is not None:
-            status, message, retry = problem
-            if retry:
-                self.set_header("Retry-After", str(retry))
-            trouble(self, status, message)
+            trouble(self, *problem)
             return
         app.touch()
         user = decision.user if decision is not None else None
@@ -222,7 +226,7 @@ class ProxyHandler(RequestHandler):
         except UpstreamError as e:
             if delegate.client_gone:
                 return
-            if delegate.started.done():
+            if delegate.responded:
                 log.warning("The app's answer to %s broke off: %s", method, e)
                 _close(self)
                 return

@@ -122,7 +122,10 @@ class Upstream:
                 conn.close()
                 if attempt == 0 and reused and body is None:
                     continue
-                raise UpstreamError(f"{self.url} closed the connection", "headers") from None
+                raise UpstreamError(
+                    f"{self.url} closed the connection or answered with something that is not HTTP",
+                    "headers",
+                ) from None
             except UpstreamError:
                 conn.close()
                 raise
@@ -177,9 +180,9 @@ class Upstream:
                 await reading
             raise
         if delegate.error is not None:
-            if not delegate.started.done() and delegate.error == "closed":
+            if not delegate.responded and delegate.error == "closed":
                 raise _Stale
-            raise UpstreamError(delegate.error, "body" if delegate.started.done() else "headers")
+            raise UpstreamError(delegate.error, "body" if delegate.responded else "headers")
 
 
 async def _write_body(
@@ -213,6 +216,7 @@ class ResponseDelegate(HTTPMessageDelegate):
         )
         self.error: str | None = None
         self.keep_alive = False
+        self.responded = False  # the status line and headers arrived
 
     def headers_received(
         self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
@@ -221,6 +225,7 @@ class ResponseDelegate(HTTPMessageDelegate):
             raise TypeError("a response was expected")
         connection = headers.get("Connection", "").lower()
         self.keep_alive = start_line.version == "HTTP/1.1" and "close" not in connection
+        self.responded = True
         if not self.started.done():
             self.started.set_result((start_line, headers))
         return self.on_headers(start_line, headers)
@@ -257,6 +262,8 @@ def _still_open(stream: IOStream) -> bool:
 
 
 def _reason(e: BaseException) -> str:
+    if isinstance(e, StreamClosedError) and e.real_error is not None:
+        e = e.real_error
     if isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED:
         return "connection refused (is the app running and listening there?)"
     return getattr(e, "strerror", None) or type(e).__name__
