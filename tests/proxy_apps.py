@@ -152,15 +152,17 @@ class _EchoSocket(WebSocketHandler):
         self.write_message(json.dumps({"hello": who, "protocol": self.selected_subprotocol}))
 
     async def on_message(self, message: str | bytes) -> None:
-        if message == "ping-me":
+        if isinstance(message, bytes):
+            await self.write_message(message, binary=True)
+        elif message == "ping-me":
             self.ping(b"from-app")
         elif message == "pings?":
             await self.write_message(json.dumps([p.decode() for p in self.echo.pings]))
-        elif isinstance(message, str) and message.startswith("close:"):
+        elif message.startswith("close:"):
             _, code, reason = message.split(":", 2)
             self.close(int(code), reason)
         else:
-            await self.write_message(message, binary=isinstance(message, bytes))
+            await self.write_message(message)
 
     def on_ping(self, data: bytes) -> None:
         self.echo.pings.append(data)

@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 from tornado import httpclient
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, WebSocketHandler
+from tornado.websocket import (
+    WebSocketClientConnection,
+    WebSocketClosedError,
+    WebSocketError,
+    WebSocketHandler,
+)
 
 from ..tornado import view_of
 from ._gate import answer
@@ -115,6 +120,10 @@ class WebSocketProxy(WebSocketHandler):
             trouble(self, status, "The app refused this websocket." if status < 500 else
                     app.trouble_message(502))  # fmt: skip
             return
+        except WebSocketError:
+            log.warning("The app answered a websocket handshake without a websocket")
+            trouble(self, 502, "The app does not take a websocket at this address.")
+            return
         except (OSError, StreamClosedError, asyncio.TimeoutError) as e:
             log.warning("Could not open a websocket to the app: %s", type(e).__name__)
             trouble(self, 502, app.trouble_message(502))
@@ -184,6 +193,7 @@ class WebSocketProxy(WebSocketHandler):
                 upstream.close(1001, "client gone")
                 return
         code, reason = upstream.close_code, upstream.close_reason
+        upstream.close()  # already closed by the app: this only lets go of it
         if code is None or code in _UNSENDABLE:
             self.close()
         else:
