@@ -34,8 +34,8 @@ def make_auth(hub: FakeHub, port: int) -> HubOAuth:
     return HubOAuth(environ=env, hub_host=hub.url, cookie_secret=SECRET)
 
 
-@pytest.fixture
-def make_proxy(fake_hub: FakeHub) -> Iterator[Any]:
+@pytest.fixture(name="make_proxy")
+def make_proxy_fixture(fake_hub: FakeHub) -> Iterator[Any]:
     """``make_proxy(**options)``: a running proxy (closed after the test)."""
     stack: list[Any] = []
 
@@ -57,8 +57,8 @@ def make_proxy(fake_hub: FakeHub) -> Iterator[Any]:
         auth.close()
 
 
-@pytest.fixture
-def proxy(make_proxy: Any) -> Running:
+@pytest.fixture(name="proxy")
+def proxy_fixture(make_proxy: Any) -> Running:
     return make_proxy()
 
 

@@ -17,7 +17,9 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 from hubauth.testing import FakeHub
 
 from .proxy_apps import Running, free_port
-from .test_proxy import PREFIX, make_proxy, port_of, proxy  # noqa: F401 (fixtures)
+from .test_proxy import PREFIX, browser, make_proxy_fixture, port_of, proxy_fixture
+
+__all__ = ["make_proxy_fixture", "proxy_fixture"]  # the fixtures this module uses
 
 
 def ws_url(proxy: Running, path: str = "ws") -> str:
@@ -168,15 +170,11 @@ def test_token_in_the_url_is_not_passed_on(proxy: Running, fake_hub: FakeHub) ->
     assert run(go)["hello"] == "alice"
 
 
-def test_cross_site_websocket_with_the_cookie_is_refused(
-    proxy: Running, fake_hub: FakeHub
-) -> None:
+def test_cross_site_websocket_with_the_cookie_is_refused(proxy: Running, fake_hub: FakeHub) -> None:
     """Attack: cross-site websocket hijacking. A page elsewhere opens a websocket to the
     app; the browser adds the login cookie. The handshake is refused: cookie-authenticated
     websockets must come from this origin.
     """
-    from .test_proxy import browser
-
     b = browser(proxy, fake_hub)
     cookie = "; ".join(f"{c.name}={c.value}" for c in b.cookies if c.name.startswith("service-"))
 
