@@ -312,3 +312,13 @@ def running_proxy(
 def proxy_options(prefix: str, **kw: Any) -> ProxyOptions:
     """Options as the command line would give them, for a proxy on ``prefix``."""
     return ProxyOptions(prefix=prefix, ip="127.0.0.1", port=0, upstream="http://x", **kw)
+
+
+if __name__ == "__main__":  # python tests/proxy_apps.py PORT PREFIX: the echo app alone
+    import sys
+
+    async def _serve(port: int, prefix: str) -> None:
+        HTTPServer(echo_application(EchoApp(port=port), prefix)).listen(port, "127.0.0.1")
+        await asyncio.Event().wait()
+
+    asyncio.run(_serve(int(sys.argv[1]), sys.argv[2]))

@@ -464,6 +464,9 @@ def test_starting_page_and_health(proxy: Running, fake_hub: FakeHub) -> None:
     page = call(proxy, token, headers={"Accept": "text/html"})
     assert page.status_code == 503 and page.headers["Retry-After"] == "2"
     assert "starting" in page.text
+    # Before any login too: the Hub's own check of a user's server waits for the app.
+    anonymous = requests.get(f"{proxy.url}{PREFIX}", allow_redirects=False, timeout=30)
+    assert anonymous.status_code == 503
     assert proxy.echo.seen == []
     proxy.app.state = "up"
     assert call(proxy, token).status_code == 200

@@ -143,6 +143,12 @@ class ProxyHandler(RequestHandler):
         app = self.app
         req = self.request
         path = req.path
+        problem = app.not_ready()
+        if problem is not None:
+            # Before any login: while the app starts (or after it stopped), everyone gets
+            # this page, the Hub's own check included, so the Hub waits for a user's server.
+            trouble(self, *problem)
+            return
         decision: Decision | None = None
         if not app.gate.is_public(path):
             decision = await app.gate.decide(self)
@@ -150,10 +156,6 @@ class ProxyHandler(RequestHandler):
                 self._refused_body = _has_body(req.headers)
                 answer(self, decision, view_of(self))
                 return
-        problem = app.not_ready()
-        if problem is not None:
-            trouble(self, *problem)
-            return
         app.touch()
         user = decision.user if decision is not None else None
         token = decision.token if decision is not None else ""

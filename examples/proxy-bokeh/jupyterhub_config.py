@@ -1,0 +1,34 @@
+"""A Bokeh app as a Hub service behind hubauth-proxy: ``jupyterhub -f jupyterhub_config.py``.
+
+Only members of the group ``dashboards`` may open it (``--group``); the app learns who
+they are from ``X-Forwarded-User``. Open http://127.0.0.1:8000/services/dashboard/dashboard
+"""
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+c = get_config()  # type: ignore[name-defined]  # noqa: F821
+
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.allow_all = True
+c.JupyterHub.services = [
+    {
+        "name": "dashboard",
+        "url": "http://127.0.0.1:10201",
+        "command": [
+            sys.executable, "-m", "hubauth.proxy", "--group", "dashboards", "--",
+            sys.executable, "-m", "bokeh", "serve", str(HERE / "dashboard.py"),
+            "--port", "{port}", "--address", "127.0.0.1", "--prefix", "{prefix}",
+            # The proxy refuses cross-site websockets itself; Bokeh may accept any origin.
+            "--allow-websocket-origin", "*",
+        ],  # fmt: skip
+        # Keep logins across restarts of the service (else a random key per start).
+        "environment": {"HUBAUTH_COOKIE_SECRET": "change-me-to-a-long-random-secret"},
+    }
+]
+c.JupyterHub.load_groups = {"dashboards": {"users": ["ada", "grace"]}}
+c.JupyterHub.load_roles = [
+    {"name": "user", "scopes": ["self", "access:services!service=dashboard"]},
+]
