@@ -10,6 +10,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 c = get_config()  # type: ignore[name-defined]  # noqa: F821
 
+# The app: hubauth-proxy replaces {port} with a free port and {prefix} with the service's
+# prefix (/services/dashboard/). The proxy refuses cross-site websockets itself, so Bokeh
+# may accept any origin.
+bokeh = [sys.executable, "-m", "bokeh", "serve", str(HERE / "dashboard.py")]
+bokeh += ["--port", "{port}", "--address", "127.0.0.1", "--prefix", "{prefix}"]
+bokeh += ["--allow-websocket-origin", "*"]
+
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allow_all = True
@@ -17,13 +24,7 @@ c.JupyterHub.services = [
     {
         "name": "dashboard",
         "url": "http://127.0.0.1:10201",
-        "command": [
-            sys.executable, "-m", "hubauth.proxy", "--group", "dashboards", "--",
-            sys.executable, "-m", "bokeh", "serve", str(HERE / "dashboard.py"),
-            "--port", "{port}", "--address", "127.0.0.1", "--prefix", "{prefix}",
-            # The proxy refuses cross-site websockets itself; Bokeh may accept any origin.
-            "--allow-websocket-origin", "*",
-        ],  # fmt: skip
+        "command": [sys.executable, "-m", "hubauth.proxy", "--group", "dashboards", "--", *bokeh],
         # Keep logins across restarts of the service (else a random key per start).
         "environment": {"HUBAUTH_COOKIE_SECRET": "change-me-to-a-long-random-secret"},
     }
