@@ -41,6 +41,11 @@ def _gunicorn(module: str, folder: str, port: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "-w", "4", "-b", bind, "--chdir", folder, module]
 
 
+def _behind_proxy(*app: str) -> list[str]:
+    """``app`` started by hubauth-proxy ({port}, {prefix} filled in), the Hub login in front."""
+    return [sys.executable, "-m", "hubauth.proxy", "--", *app]
+
+
 EXTERNAL = "external"
 
 
@@ -92,6 +97,17 @@ def services(admin_token: str, external: tuple[str, int] | None = None) -> list[
             "command": [sys.executable, str(HERE / "grader-dashboard" / "grader_dashboard.py")],
             "environment": secret,
             "oauth_client_allowed_scopes": ["read:groups!group=students"],
+        },
+        {
+            # examples/proxy-bokeh: a Bokeh app (not hubauth-aware) behind hubauth-proxy.
+            "name": "dashboard",
+            "url": f"http://127.0.0.1:{free_port()}",
+            "command": _behind_proxy(
+                *[sys.executable, "-m", "bokeh", "serve", str(HERE / "proxy-bokeh/dashboard.py")],
+                *["--port", "{port}", "--address", "127.0.0.1", "--prefix", "{prefix}"],
+                *["--allow-websocket-origin", "*"],
+            ),
+            "environment": secret,
         },
         {
             # Not an example: the demo's own hand on the Hub, for --check.
@@ -316,6 +332,19 @@ def check_browser_login(service: str) -> Callable[[str, requests.Session], str]:
     return check
 
 
+def check_proxied_app(url: str, admin: requests.Session) -> str:
+    """The Bokeh app behind hubauth-proxy: a login lands on it; no login, no app."""
+    svc = f"{url}/services/dashboard/"
+    wait_service(svc + "healthz", timeout=60)
+    r = browse(hub_login(url, f"demo-{secrets.token_hex(3)}"), svc + "dashboard")
+    if r.status_code != 200 or "Bokeh" not in r.text:
+        return f"login ended with {r.status_code} at {r.url}: {r.text[:200]}"
+    api = requests.get(svc + "dashboard", headers={"Accept": "application/json"}, timeout=15)
+    if api.status_code != 401:
+        return f"an API call without credentials answered {api.status_code}, expected 401"
+    return ""
+
+
 def check_external(url: str, admin: requests.Session) -> str:
     """The externally run service logs browsers in like a managed one."""
     return check_browser_login(EXTERNAL)(url, admin)
@@ -346,6 +375,7 @@ CHECKS: dict[str, Callable[[str, requests.Session], str]] = {
     "whoami-flask": check_browser_login("whoami-flask"),
     "whoami-wsgi": check_browser_login("whoami-wsgi"),
     "grader-dashboard": check_grader_dashboard,
+    "proxy-bokeh": check_proxied_app,
     "external-service": check_external,
     "runtime-service": check_runtime_service,
 }
@@ -404,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
             f"[demo]   grader-dashboard {url}/services/grader-dashboard/ (log in as "
             "'teacher' to see the students; anyone else may not)\n"
             f"[demo]   external        {url}/services/external/  (run by the demo, not the Hub)\n"
+            f"[demo]   proxy-bokeh     {url}/services/dashboard/dashboard  (Bokeh behind "
+            "hubauth-proxy)\n"
             f"[demo]   whoami-api      {url}/services/whoami-api/    (token only: get a token at "
             f"{url}/hub/token, then curl -H 'Authorization: token <it>' that URL)\n"
             "[demo] Ctrl-C stops everything.\n",

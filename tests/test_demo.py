@@ -27,6 +27,7 @@ def test_demo_check_logs_in_through_every_example() -> None:
         "whoami-flask",
         "whoami-wsgi",
         "grader-dashboard",
+        "proxy-bokeh",
         "external-service",
         "runtime-service",
     )
