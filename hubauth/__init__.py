@@ -3,7 +3,8 @@
 Drop-in for ``jupyterhub.services.auth``: ``HubAuth``, ``HubOAuth``, the Tornado mixins
 (imported lazily, so token-only services never import tornado.web), Flask and WSGI adapters
 in :mod:`hubauth.flask` and :mod:`hubauth.wsgi`, and a Hub REST client (``HubAPI``,
-``AsyncHubAPI``) for services that act on the Hub.
+``AsyncHubAPI``) for services that act on the Hub. Apps that are not written for any of
+these go behind the ``hubauth-proxy`` command (:mod:`hubauth.proxy`).
 """
 
 from __future__ import annotations
