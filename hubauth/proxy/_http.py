@@ -86,7 +86,9 @@ class _ToClient(ResponseDelegate):
         self.handler = handler
         self.client_gone = False
 
-    def on_headers(self, start_line: ResponseStartLine, headers: HTTPHeaders) -> Awaitable[None]:
+    def on_headers(
+        self, start_line: ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
         h = self.handler
         app = h.app
         opts = app.options
@@ -106,7 +108,12 @@ class _ToClient(ResponseDelegate):
                 h.add_header(name, value)
             except ValueError:
                 log.warning("Dropped a response header from the app with control characters")
-        return self._flush()
+        conn = h.request.connection
+        if isinstance(conn, HTTP1Connection) and conn.stream is not None:
+            conn.stream.set_nodelay(True)  # each flush goes out at once (no Nagle delay)
+        if headers.get("Content-Length", "0") not in ("", "0"):
+            return None  # a body follows at once: the headers go out with its first chunk
+        return self._flush()  # a stream (SSE) or no body: the client gets the headers now
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         if self.client_gone:
@@ -132,6 +139,8 @@ class ProxyHandler(RequestHandler):
     _exchange: asyncio.Future[None] | None = None
     _view: RequestView | None = None
     _refused_body = False
+    _request: tuple[str, str, HTTPHeaders] | None = None
+    _delegate: _ToClient | None = None
 
     def initialize(self, app: ProxyApp) -> None:
         self.app = app
@@ -185,13 +194,14 @@ class ProxyHandler(RequestHandler):
         )
         query = req.query if opts.forward_token else drop_token_param(req.query, token)
         target = app_target(app, path, query)
-        body: AsyncIterator[bytes] | None = None
+        self._delegate = _ToClient(self)
         if _has_body(req.headers):
+            # Start now: the body goes to the app while the client is still sending it.
             self._body = asyncio.Queue(maxsize=1)
-            body = self._chunks(self._body)
-        self._exchange = asyncio.ensure_future(
-            self._forward(req.method or "GET", target, headers, body)
-        )
+            forward = self._forward(req.method or "GET", target, headers, self._chunks(self._body))
+            self._exchange = asyncio.ensure_future(forward)
+        else:
+            self._request = (req.method or "GET", target, headers)
 
     @staticmethod
     async def _chunks(queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
@@ -213,8 +223,8 @@ class ProxyHandler(RequestHandler):
         self, method: str, target: str, headers: HTTPHeaders, body: AsyncIterator[bytes] | None
     ) -> None:
         app = self.app
-        delegate = _ToClient(self)
-        if app.upstream is None:
+        delegate = self._delegate
+        if app.upstream is None or delegate is None:
             return
         try:
             await app.upstream.exchange(
@@ -239,7 +249,11 @@ class ProxyHandler(RequestHandler):
             _close(self)
 
     async def _proxy(self, *args: Any) -> None:
+        if self._request is not None:
+            await self._forward(*self._request, None)
         if self._exchange is None:
+            if not self._finished and not _closed(self):
+                self.finish()
             return
         if self._body is not None:
             await self._body.put(None)
@@ -251,6 +265,9 @@ class ProxyHandler(RequestHandler):
         exchange = self._exchange
         if exchange is not None and not exchange.done():
             exchange.cancel()  # the client left mid-request: stop talking to the app
+        if self._delegate is not None:
+            self._delegate.client_gone = True
+            self._delegate.abort()
         super().on_connection_close()
 
     def compute_etag(self) -> str | None:

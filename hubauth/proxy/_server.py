@@ -179,6 +179,8 @@ def make_application(app: ProxyApp) -> Application:
     def log_request(handler: RequestHandler) -> None:
         status = handler.get_status()
         level = logging.INFO if status < 500 else logging.WARNING
+        if not log.isEnabledFor(level):
+            return
         ms = 1000.0 * handler.request.request_time()
         log.log(level, "%d %s %.1fms", status, app.summary(handler), ms)
 

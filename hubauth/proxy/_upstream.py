@@ -15,7 +15,7 @@ import socket
 import ssl
 import urllib.parse
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 from tornado.httputil import (
@@ -157,32 +157,52 @@ class Upstream:
             await conn.write_headers(RequestStartLine(method, target, "HTTP/1.1"), headers)
         except StreamClosedError:
             raise _Stale from None
-        reading = asyncio.ensure_future(conn.read_response(delegate))
+        timed_out = False
+
+        def expire() -> None:
+            nonlocal timed_out
+            if not delegate.responded:
+                timed_out = True
+                conn.close()  # the read below ends; the delegate hears the connection close
+
+        timer = asyncio.get_running_loop().call_later(response_timeout, expire)
+        delegate.abort = conn.close
         try:
-            if body is not None:
-                await _write_body(conn, body, frame, reading)
-            if not reading.done():
+            if body is None:
                 conn.finish()
-            try:
-                await asyncio.wait_for(asyncio.shield(delegate.started), response_timeout)
-            except asyncio.TimeoutError:
-                raise UpstreamError(
-                    f"{self.url} sent no response headers within {response_timeout:g}s "
-                    "(--response-timeout)",
-                    "headers",
-                ) from None
-            except StreamClosedError:
-                pass  # told by ``delegate.error`` below
-            await reading
-        except BaseException:
-            reading.cancel()
-            with contextlib.suppress(BaseException):
-                await reading
-            raise
+                await _read(conn, delegate)
+            else:
+                # Read while sending: an app may answer (413, say) before taking the body.
+                reading = asyncio.ensure_future(_read(conn, delegate))
+                try:
+                    await _write_body(conn, body, frame, reading)
+                    if not reading.done():
+                        conn.finish()
+                    await reading
+                except BaseException:
+                    reading.cancel()
+                    with contextlib.suppress(BaseException):
+                        await reading
+                    raise
+        finally:
+            timer.cancel()
+        if timed_out:
+            raise UpstreamError(
+                f"{self.url} sent no response headers within {response_timeout:g}s "
+                "(--response-timeout)",
+                "headers",
+            )
         if delegate.error is not None:
             if not delegate.responded and delegate.error == "closed":
                 raise _Stale
             raise UpstreamError(delegate.error, "body" if delegate.responded else "headers")
+
+
+async def _read(conn: HTTP1Connection, delegate: ResponseDelegate) -> None:
+    try:
+        await conn.read_response(delegate)
+    except StreamClosedError:  # closed here (a timeout, the client left) while reading
+        delegate.on_connection_close()
 
 
 async def _write_body(
@@ -206,14 +226,13 @@ class _Stale(Exception):
 
 
 class ResponseDelegate(HTTPMessageDelegate):
-    """Receives the app's answer; subclasses hand it on. ``started`` resolves with the
-    status line and headers; ``error`` says what went wrong, if anything did.
+    """Receives the app's answer; subclasses hand it on. ``responded``: the status line and
+    headers arrived; ``error``: what went wrong, if anything did; ``abort()`` drops the
+    connection to the app (when the client leaves).
     """
 
     def __init__(self) -> None:
-        self.started: asyncio.Future[tuple[ResponseStartLine, HTTPHeaders]] = (
-            asyncio.get_running_loop().create_future()
-        )
+        self.abort: Callable[[], None] = _nothing
         self.error: str | None = None
         self.keep_alive = False
         self.responded = False  # the status line and headers arrived
@@ -226,8 +245,6 @@ class ResponseDelegate(HTTPMessageDelegate):
         connection = headers.get("Connection", "").lower()
         self.keep_alive = start_line.version == "HTTP/1.1" and "close" not in connection
         self.responded = True
-        if not self.started.done():
-            self.started.set_result((start_line, headers))
         return self.on_headers(start_line, headers)
 
     def on_headers(
@@ -242,9 +259,10 @@ class ResponseDelegate(HTTPMessageDelegate):
         self.keep_alive = False
         if self.error is None:
             self.error = "closed"
-        if not self.started.done():
-            self.started.set_exception(StreamClosedError())
-            self.started.exception()  # retrieved: the exchange reads ``error`` instead
+
+
+def _nothing() -> None:
+    pass
 
 
 def _still_open(stream: IOStream) -> bool:
