@@ -344,7 +344,23 @@ def test_a_refused_upload_never_reaches_the_app(proxy: Running) -> None:
         timeout=30,
     )
     assert r.status_code == 401
+    assert r.headers["Connection"] == "close"  # the rest of the upload is not read
     assert proxy.echo.seen == []
+
+
+def test_refusals_keep_the_connection_alive(proxy: Running) -> None:
+    """A browser's connection survives a login redirect or a 401 (requests without a body
+    are answered once read, so the connection can serve the next request).
+    """
+    with requests.Session() as s:
+        for i in range(5):
+            r = s.get(f"{proxy.url}{PREFIX}p{i}", headers={"Accept": "text/html"},
+                      allow_redirects=False, timeout=30)  # fmt: skip
+            assert r.status_code == 302 and "Connection" not in r.headers
+            r = s.get(
+                f"{proxy.url}{PREFIX}p{i}", headers={"Accept": "application/json"}, timeout=30
+            )
+            assert r.status_code == 401
 
 
 # ---------------------------------------------------------------- prefix and redirects

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tornado.http1connection import HTTP1Connection
@@ -140,6 +140,7 @@ class ProxyHandler(RequestHandler):
     _view: RequestView | None = None
     _refused_body = False
     _request: tuple[str, str, HTTPHeaders] | None = None
+    _respond_later: Callable[[], None] | None = None
     _delegate: _ToClient | None = None
 
     def initialize(self, app: ProxyApp) -> None:
@@ -156,14 +157,14 @@ class ProxyHandler(RequestHandler):
         if problem is not None:
             # Before any login: while the app starts (or after it stopped), everyone gets
             # this page, the Hub's own check included, so the Hub waits for a user's server.
-            trouble(self, *problem)
+            self._refuse(lambda: trouble(self, *problem))
             return
         decision: Decision | None = None
         if not app.gate.is_public(path):
             decision = await app.gate.decide(self)
             if not decision.allowed:
-                self._refused_body = _has_body(req.headers)
-                answer(self, decision, view_of(self))
+                refusal = decision
+                self._refuse(lambda: answer(self, refusal, view_of(self)))
                 return
         app.touch()
         user = decision.user if decision is not None else None
@@ -202,6 +203,22 @@ class ProxyHandler(RequestHandler):
             self._exchange = asyncio.ensure_future(forward)
         else:
             self._request = (req.method or "GET", target, headers)
+
+    def _refuse(self, respond: Callable[[], None]) -> None:
+        """Answer a request that does not reach the app. With a body coming: now, and close
+        the connection (never read an upload nobody wants); without: once the request is
+        read (answering from prepare() would make Tornado close a kept-alive connection).
+        """
+        if _has_body(self.request.headers):
+            self._refused_body = True  # clear() adds Connection: close
+            respond()
+        else:
+            self._respond_later = respond
+
+    def clear(self) -> None:
+        super().clear()
+        if self._refused_body:
+            self.set_header("Connection", "close")  # tell the client: the rest is not read
 
     @staticmethod
     async def _chunks(queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
@@ -249,6 +266,9 @@ class ProxyHandler(RequestHandler):
             _close(self)
 
     async def _proxy(self, *args: Any) -> None:
+        if self._respond_later is not None:
+            self._respond_later()
+            return
         if self._request is not None:
             await self._forward(*self._request, None)
         if self._exchange is None:

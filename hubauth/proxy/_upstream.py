@@ -206,14 +206,14 @@ async def _read(conn: HTTP1Connection, delegate: ResponseDelegate) -> None:
 
 
 async def _write_body(
-    conn: HTTP1Connection, body: AsyncIterator[bytes], frame: bool, reading: Awaitable[bool]
+    conn: HTTP1Connection, body: AsyncIterator[bytes], frame: bool, reading: asyncio.Future[None]
 ) -> None:
     try:
         async for chunk in body:
             if not chunk:
                 continue
             await conn.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if frame else chunk)
-            if asyncio.isfuture(reading) and reading.done():
+            if reading.done():
                 return  # the app answered before taking the whole body: stop sending
         if frame:
             await conn.write(b"0\r\n\r\n")
