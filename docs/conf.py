@@ -28,6 +28,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "hubauth_settings",
     "hubauth_autodoc",
+    "hubauth_diagrams",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

@@ -1,8 +1,13 @@
 """Start a real JupyterHub on 127.0.0.1 with every example service; ``--check`` tests them.
 
-Run through ``./dev demo`` (which installs JupyterHub and its proxy first). Interactive: open
-the printed URL and log in with any name. ``--check``: start the Hub on free ports, exercise
-every example without a human, stop, and exit 0 when all passed, 1 otherwise.
+Run through ``./dev demo`` (which installs JupyterHub and its proxy first). Interactive: the
+Hub and the services write to a log file (``--verbose``: here too), the banner names each
+example's URL; Ctrl-C, SIGTERM or SIGHUP stop every process the demo started and remove its
+temporary folder. ``--check``: start the Hub on free ports, exercise every example without a
+human, stop, and exit 0 when all passed, 1 otherwise.
+
+The examples are data: each is one ``Example`` appended to ``EXAMPLES`` below (how the Hub
+runs it, its banner lines, its check), so adding one is one self-contained block.
 """
 
 from __future__ import annotations
@@ -13,17 +18,19 @@ import html.parser
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 import requests
+
+if TYPE_CHECKING:
+    from demo_lifecycle import Lifecycle
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -36,212 +43,79 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _gunicorn(module: str, folder: str, port: int) -> list[str]:
-    bind = f"127.0.0.1:{port}"
-    return [sys.executable, "-m", "gunicorn", "-w", "4", "-b", bind, "--chdir", folder, module]
+# ---------------------------------------------------------------------------------------
+# What an example is
 
 
-def _behind_proxy(*app: str) -> list[str]:
-    """``app`` started by hubauth-proxy ({port}, {prefix} filled in), the Hub login in front."""
-    return [sys.executable, "-m", "hubauth.proxy", "--", *app]
+class Run(NamedTuple):
+    """What one run of the demo tells its examples: where its Hub answers."""
+
+    url: str  # the public URL, e.g. http://127.0.0.1:8000
+    hub_api: str  # the Hub's own API, e.g. http://127.0.0.1:8081/hub/api
 
 
-EXTERNAL = "external"
+Service = dict[str, object]  # one entry of c.JupyterHub.services
+Check = Callable[[str, requests.Session], str]  # (public URL, admin session) -> "" or a problem
 
 
-def external_env(token: str, port: int, hub_api: str) -> dict[str, str]:
-    """What an operator gives the external service: what the Hub gives managed ones."""
-    prefix = f"/services/{EXTERNAL}/"
-    return {
-        "JUPYTERHUB_API_TOKEN": token,
-        "JUPYTERHUB_API_URL": hub_api,
-        "JUPYTERHUB_SERVICE_NAME": EXTERNAL,
-        "JUPYTERHUB_SERVICE_PREFIX": prefix,
-        "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}",
-        "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{prefix}oauth_callback",
-        "HUBAUTH_COOKIE_SECRET": secrets.token_hex(32),
-    }
+class Example(NamedTuple):
+    """One example: how the Hub runs it, what the banner says of it, how --check tests it."""
+
+    name: str  # as --check reports it: "[demo] <name>: ok"
+    check: Check
+    # Its entry in c.JupyterHub.services (None: nothing to declare, e.g. a script).
+    service: Callable[[Run], Service] | None = None
+    # Banner: one line on what it shows and who may use it, and an optional hint line.
+    # {hub} is the public URL, {url} the example's own URL. Empty: not in the banner.
+    about: str = ""
+    hint: str = ""
+    # Set when the demo runs it itself, as an operator would (an external service): its
+    # command and extra environment, given its entry in the Hub's configuration.
+    process: Callable[[Run, Service], tuple[list[str], dict[str, str]]] | None = None
+    roles: tuple[dict[str, object], ...] = ()  # added to c.JupyterHub.load_roles
+    groups: dict[str, list[str]] | None = None  # group -> its users
 
 
-def services(admin_token: str, external: tuple[str, int] | None = None) -> list[dict[str, object]]:
-    """Every example service, as the Hub should run it (``external``: its token and port)."""
-    secret = {"HUBAUTH_COOKIE_SECRET": secrets.token_hex(32)}
-    flask_port, wsgi_port = free_port(), free_port()
-    return [
-        {
-            "name": "whoami-api",
-            "url": f"http://127.0.0.1:{free_port()}",
-            "command": [sys.executable, str(HERE / "whoami-api" / "whoami_api.py")],
-        },
-        {
-            "name": "whoami-tornado",
-            "url": f"http://127.0.0.1:{free_port()}",
-            "command": [sys.executable, str(HERE / "whoami-tornado" / "whoami_tornado.py")],
-            "environment": secret,  # logins survive a restart of the service
-        },
-        {
-            "name": "whoami-flask",
-            "url": f"http://127.0.0.1:{flask_port}",
-            "command": _gunicorn("whoami_flask:app", str(HERE / "whoami-flask"), flask_port),
-            "environment": secret,
-        },
-        {
-            "name": "whoami-wsgi",
-            "url": f"http://127.0.0.1:{wsgi_port}",
-            "command": _gunicorn("whoami_wsgi:app", str(HERE / "whoami-wsgi"), wsgi_port),
-            "environment": secret,
-        },
-        {
-            "name": "grader-dashboard",
-            "url": f"http://127.0.0.1:{free_port()}",
-            "command": [sys.executable, str(HERE / "grader-dashboard" / "grader_dashboard.py")],
-            "environment": secret,
-            "oauth_client_allowed_scopes": ["read:groups!group=students"],
-        },
-        {
-            # examples/proxy-bokeh: a Bokeh app (not hubauth-aware) behind hubauth-proxy.
-            "name": "dashboard",
-            "url": f"http://127.0.0.1:{free_port()}",
-            "command": _behind_proxy(
-                *[sys.executable, "-m", "bokeh", "serve", str(HERE / "proxy-bokeh/dashboard.py")],
-                *["--port", "{port}", "--address", "127.0.0.1", "--prefix", "{prefix}"],
-                *["--allow-websocket-origin", "*"],
-            ),
-            "environment": secret,
-        },
-        {
-            # Not an example: the demo's own hand on the Hub, for --check.
-            "name": "demo-admin",
-            "api_token": admin_token,
-        },
-    ] + (
-        [
-            {
-                "name": EXTERNAL,
-                "url": f"http://127.0.0.1:{external[1]}",
-                "api_token": external[0],
-                "oauth_redirect_uri": f"/services/{EXTERNAL}/oauth_callback",
-            }
-        ]
-        if external
-        else []
-    )
+EXAMPLES: list[Example] = []
 
 
-def write_config(
-    workdir: Path, port: int, hub_port: int, admin_token: str, external: tuple[str, int]
-) -> Path:
-    config = workdir / "jupyterhub_config.py"
-    roles = [
-        {"name": "user", "scopes": ["self", "access:services"]},
-        {
-            "name": "demo-admin",
-            "scopes": ["admin:users", "admin:groups", "admin:services", "tokens"],
-            "services": ["demo-admin"],
-        },
-        {"name": "graders", "scopes": ["read:groups!group=students"], "groups": ["teachers"]},
-    ]
-    groups = {"students": {"users": ["ada", "grace"]}, "teachers": {"users": ["teacher"]}}
-    config.write_text(
-        "\n".join(
-            [
-                "c = get_config()  # noqa",
-                "c.JupyterHub.ip = '127.0.0.1'",
-                f"c.JupyterHub.port = {port}",
-                f"c.JupyterHub.hub_port = {hub_port}",
-                f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{free_port()}'",
-                f"c.ConfigurableHTTPProxy.command = [{str(PROXY)!r}]",
-                "c.JupyterHub.authenticator_class = 'dummy'",
-                "c.Authenticator.allow_all = True",
-                "c.JupyterHub.spawner_class = 'jupyterhub.tests.mocking.MockSpawner'",
-                f"c.JupyterHub.services = {json.dumps(services(admin_token, external))}",
-                f"c.JupyterHub.load_roles = {json.dumps(roles)}",
-                f"c.JupyterHub.load_groups = {json.dumps(groups)}",
-                "",
-            ]
-        )
-    )
-    return config
+def local_url() -> str:
+    """A URL on a free local port, where a service the Hub runs may listen."""
+    return f"http://127.0.0.1:{free_port()}"
 
 
-def start_hub(
-    workdir: Path,
-    port: int,
-    hub_port: int,
-    admin_token: str,
-    external: tuple[str, int],
-    *,
-    quiet: bool,
-) -> subprocess.Popen[bytes]:
-    if not PROXY.exists():
-        sys.exit(f"{PROXY} is missing: run ./dev demo, which installs it")
-    config = write_config(workdir, port, hub_port, admin_token, external)
-    log = open(workdir / "hub.log", "wb") if quiet else None  # noqa: SIM115
-    return subprocess.Popen(
-        [sys.executable, "-m", "jupyterhub", "-f", str(config)],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT if quiet else None,
-        start_new_session=True,
-    )
+def python(script: str) -> list[str]:
+    """The command that runs ``examples/<script>`` with this Python."""
+    return [sys.executable, str(HERE / script)]
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterHub exited with {proc.returncode}")
-        try:
-            if requests.get(f"{url}/hub/api/", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"JupyterHub did not answer at {url} within {timeout:.0f}s")
+def gunicorn(module: str, folder: str, url: str) -> list[str]:
+    """The command that serves a WSGI ``module`` of ``examples/<folder>`` with 4 workers."""
+    bind = urllib.parse.urlsplit(url).netloc
+    serve = [sys.executable, "-m", "gunicorn", "-w", "4", "-b", bind]
+    return [*serve, "--chdir", str(HERE / folder), module]
 
 
-def stop_hub(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    # The Hub's proxy and services share its process group; make sure none is left.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+def cookie_secret() -> dict[str, str]:
+    """A fixed cookie secret: logins survive a restart of the service, and span workers."""
+    return {"HUBAUTH_COOKIE_SECRET": secrets.token_hex(32)}
 
 
-def wait_service(url: str, timeout: float = 30) -> None:
+# ---------------------------------------------------------------------------------------
+# What the checks share: a browser-like client for the Hub's login and consent forms
+
+
+def wait_service(url: str, timeout: float = 30) -> bool:
+    """Whether a service answers through the proxy (anything but 503) within ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if requests.get(url, timeout=2).status_code != 503:
-                return
+                return True
         except requests.RequestException:
             pass
         time.sleep(0.3)
-
-
-def check_whoami_api(url: str, admin: requests.Session) -> str:
-    user = f"demo-{secrets.token_hex(3)}"
-    admin.post(f"{url}/hub/api/users/{user}").raise_for_status()
-    r = admin.post(f"{url}/hub/api/users/{user}/tokens", json={"note": "demo check"})
-    r.raise_for_status()
-    token = r.json()["token"]
-    svc = f"{url}/services/whoami-api/"
-    wait_service(svc)
-    me = requests.get(svc, headers={"Authorization": f"token {token}"}, timeout=10)
-    if me.status_code != 200 or me.json().get("name") != user:
-        return f"token call answered {me.status_code}: {me.text[:200]}"
-    anon = requests.get(svc, timeout=10)
-    if anon.status_code != 401:
-        return f"call without a token answered {anon.status_code}, expected 401"
-    bad = requests.get(svc, headers={"Authorization": "token not-a-real-token"}, timeout=10)
-    if bad.status_code != 401:
-        return f"call with an unknown token answered {bad.status_code}, expected 401"
-    return ""
+    return False
 
 
 class _Form(html.parser.HTMLParser):
@@ -297,20 +171,7 @@ def hub_login(url: str, user: str) -> requests.Session:
     return b
 
 
-def check_grader_dashboard(url: str, admin: requests.Session) -> str:
-    """A teacher sees the students; a student is refused: the service acts as its visitor."""
-    svc = f"{url}/services/grader-dashboard/"
-    wait_service(svc)
-    r = browse(hub_login(url, "teacher"), svc)
-    if r.status_code != 200 or "<li>ada</li>" not in r.text or "<li>grace</li>" not in r.text:
-        return f"the teacher got {r.status_code}: {r.text[:300]}"
-    r = browse(hub_login(url, f"demo-{secrets.token_hex(3)}"), svc)
-    if r.status_code != 403 or "may not read the group" not in r.text:
-        return f"a student got {r.status_code}, expected 403: {r.text[:300]}"
-    return ""
-
-
-def check_browser_login(service: str) -> Callable[[str, requests.Session], str]:
+def check_browser_login(service: str) -> Check:
     """Log in as a fresh user through the Hub and land on a deep link of ``service``."""
 
     def check(url: str, admin: requests.Session) -> str:
@@ -332,7 +193,135 @@ def check_browser_login(service: str) -> Callable[[str, requests.Session], str]:
     return check
 
 
-def check_proxied_app(url: str, admin: requests.Session) -> str:
+# ---------------------------------------------------------------------------------------
+# The examples, in the order of the banner and of --check. One block each.
+
+
+def check_whoami_api(url: str, admin: requests.Session) -> str:
+    user = f"demo-{secrets.token_hex(3)}"
+    admin.post(f"{url}/hub/api/users/{user}").raise_for_status()
+    r = admin.post(f"{url}/hub/api/users/{user}/tokens", json={"note": "demo check"})
+    r.raise_for_status()
+    token = r.json()["token"]
+    svc = f"{url}/services/whoami-api/"
+    wait_service(svc)
+    me = requests.get(svc, headers={"Authorization": f"token {token}"}, timeout=10)
+    if me.status_code != 200 or me.json().get("name") != user:
+        return f"token call answered {me.status_code}: {me.text[:200]}"
+    anon = requests.get(svc, timeout=10)
+    if anon.status_code != 403:  # JupyterHub's token-only mixin answers 403, and so does ours
+        return f"call without a token answered {anon.status_code}, expected 403"
+    bad = requests.get(svc, headers={"Authorization": "token not-a-real-token"}, timeout=10)
+    if bad.status_code != 403:
+        return f"call with an unknown token answered {bad.status_code}, expected 403"
+    return ""
+
+
+EXAMPLES.append(
+    Example(
+        name="whoami-api",
+        service=lambda run: {
+            "name": "whoami-api",
+            "url": local_url(),
+            "command": python("whoami-api/whoami_api.py"),
+        },
+        about="your Hub model as JSON, for API tokens only (no browser login); any user",
+        hint="a token: {hub}/hub/token, then curl -H 'Authorization: token <it>' {url}",
+        check=check_whoami_api,
+    )
+)
+
+
+EXAMPLES.append(
+    Example(
+        name="whoami-tornado",
+        service=lambda run: {
+            "name": "whoami-tornado",
+            "url": local_url(),
+            "command": python("whoami-tornado/whoami_tornado.py"),
+            "environment": cookie_secret(),
+        },
+        about="your Hub model after a browser login through the Hub (Tornado); any user",
+        check=check_browser_login("whoami-tornado"),
+    )
+)
+
+
+def _whoami_flask(run: Run) -> Service:
+    url = local_url()
+    return {
+        "name": "whoami-flask",
+        "url": url,
+        "command": gunicorn("whoami_flask:app", "whoami-flask", url),
+        "environment": cookie_secret(),
+    }
+
+
+EXAMPLES.append(
+    Example(
+        name="whoami-flask",
+        service=_whoami_flask,
+        about="the same in Flask, gunicorn with 4 workers (any worker ends a login); any user",
+        check=check_browser_login("whoami-flask"),
+    )
+)
+
+
+def _whoami_wsgi(run: Run) -> Service:
+    url = local_url()
+    return {
+        "name": "whoami-wsgi",
+        "url": url,
+        "command": gunicorn("whoami_wsgi:app", "whoami-wsgi", url),
+        "environment": cookie_secret(),
+    }
+
+
+EXAMPLES.append(
+    Example(
+        name="whoami-wsgi",
+        service=_whoami_wsgi,
+        about="the same with the WSGI middleware, gunicorn with 4 workers; any user",
+        check=check_browser_login("whoami-wsgi"),
+    )
+)
+
+
+def check_grader_dashboard(url: str, admin: requests.Session) -> str:
+    """A teacher sees the students; a student is refused: the service acts as its visitor."""
+    svc = f"{url}/services/grader-dashboard/"
+    wait_service(svc)
+    r = browse(hub_login(url, "teacher"), svc)
+    if r.status_code != 200 or "<li>ada</li>" not in r.text or "<li>grace</li>" not in r.text:
+        return f"the teacher got {r.status_code}: {r.text[:300]}"
+    r = browse(hub_login(url, f"demo-{secrets.token_hex(3)}"), svc)
+    if r.status_code != 403 or "may not read the group" not in r.text:
+        return f"a student got {r.status_code}, expected 403: {r.text[:300]}"
+    return ""
+
+
+EXAMPLES.append(
+    Example(
+        name="grader-dashboard",
+        service=lambda run: {
+            "name": "grader-dashboard",
+            "url": local_url(),
+            "command": python("grader-dashboard/grader_dashboard.py"),
+            "environment": cookie_secret(),
+            "oauth_client_allowed_scopes": ["read:groups!group=students"],
+        },
+        about="the group 'students', read with the visitor's own token; log in as 'teacher' "
+        "(anyone else is refused)",
+        check=check_grader_dashboard,
+        roles=(
+            {"name": "graders", "scopes": ["read:groups!group=students"], "groups": ["teachers"]},
+        ),
+        groups={"students": ["ada", "grace"], "teachers": ["teacher"]},
+    )
+)
+
+
+def check_proxy_bokeh(url: str, admin: requests.Session) -> str:
     """The Bokeh app behind hubauth-proxy: a login lands on it; no login, no app."""
     svc = f"{url}/services/dashboard/"
     wait_service(svc + "healthz", timeout=60)
@@ -345,9 +334,64 @@ def check_proxied_app(url: str, admin: requests.Session) -> str:
     return ""
 
 
-def check_external(url: str, admin: requests.Session) -> str:
-    """The externally run service logs browsers in like a managed one."""
-    return check_browser_login(EXTERNAL)(url, admin)
+EXAMPLES.append(
+    Example(
+        name="proxy-bokeh",
+        service=lambda run: {
+            "name": "dashboard",
+            "url": local_url(),
+            # hubauth-proxy starts the app ({port} and {prefix} filled in), the login in front
+            "command": [
+                *[sys.executable, "-m", "hubauth.proxy", "--", sys.executable, "-m", "bokeh"],
+                *["serve", str(HERE / "proxy-bokeh/dashboard.py"), "--port", "{port}"],
+                *["--address", "127.0.0.1", "--prefix", "{prefix}"],
+                *["--allow-websocket-origin", "*"],
+            ],
+            "environment": cookie_secret(),
+        },
+        about="a Bokeh app that knows nothing of the Hub, behind hubauth-proxy; any user",
+        hint="open {url}dashboard",
+        check=check_proxy_bokeh,
+    )
+)
+
+
+EXTERNAL = "external"
+
+
+def _external_service(run: Run) -> Service:
+    return {
+        "name": EXTERNAL,
+        "url": local_url(),
+        "api_token": secrets.token_hex(32),
+        "oauth_redirect_uri": f"/services/{EXTERNAL}/oauth_callback",
+    }
+
+
+def _external_process(run: Run, service: Service) -> tuple[list[str], dict[str, str]]:
+    """What an operator gives the external service: what the Hub gives managed ones."""
+    prefix = f"/services/{EXTERNAL}/"
+    env = {
+        "JUPYTERHUB_API_TOKEN": str(service["api_token"]),
+        "JUPYTERHUB_API_URL": run.hub_api,
+        "JUPYTERHUB_SERVICE_NAME": EXTERNAL,
+        "JUPYTERHUB_SERVICE_PREFIX": prefix,
+        "JUPYTERHUB_SERVICE_URL": str(service["url"]),
+        "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{prefix}oauth_callback",
+        **cookie_secret(),
+    }
+    return python("external-service/external_service.py"), env
+
+
+EXAMPLES.append(
+    Example(
+        name="external-service",
+        service=_external_service,
+        process=_external_process,
+        about="your Hub model, from a service the demo runs itself, not the Hub; any user",
+        check=check_browser_login(EXTERNAL),
+    )
+)
 
 
 def check_runtime_service(url: str, admin: requests.Session) -> str:
@@ -358,7 +402,7 @@ def check_runtime_service(url: str, admin: requests.Session) -> str:
         "JUPYTERHUB_API_TOKEN": str(admin.headers["Authorization"]).split()[1],
         "JUPYTERHUB_API_URL": f"{url}/hub/api",
     }
-    script = [sys.executable, str(HERE / "external-service" / "register_service.py"), name]
+    script = [*python("external-service/register_service.py"), name]
     for extra, present in (([], True), (["--remove"], False)):
         run = subprocess.run([*script, *extra], env=env, capture_output=True, text=True, timeout=60)
         if run.returncode != 0:
@@ -369,86 +413,216 @@ def check_runtime_service(url: str, admin: requests.Session) -> str:
     return ""
 
 
-CHECKS: dict[str, Callable[[str, requests.Session], str]] = {
-    "whoami-api": check_whoami_api,
-    "whoami-tornado": check_browser_login("whoami-tornado"),
-    "whoami-flask": check_browser_login("whoami-flask"),
-    "whoami-wsgi": check_browser_login("whoami-wsgi"),
-    "grader-dashboard": check_grader_dashboard,
-    "proxy-bokeh": check_proxied_app,
-    "external-service": check_external,
-    "runtime-service": check_runtime_service,
-}
+EXAMPLES.append(Example(name="runtime-service", check=check_runtime_service))
+
+
+# ---------------------------------------------------------------------------------------
+# The Hub
+
+
+ADMIN = "demo-admin"  # not an example: the demo's own hand on the Hub, for --check
+
+
+def entries(run: Run) -> dict[str, Service]:
+    """Each example's entry for c.JupyterHub.services, by example name."""
+    return {e.name: e.service(run) for e in EXAMPLES if e.service is not None}
+
+
+def services(admin_token: str, run: Run | None = None) -> list[Service]:
+    """Every example's entry for c.JupyterHub.services, then the demo's own (tests use it)."""
+    run = run or Run(url="http://127.0.0.1:8000", hub_api="http://127.0.0.1:8081/hub/api")
+    return [*entries(run).values(), {"name": ADMIN, "api_token": admin_token}]
+
+
+def hub_config(run: Run, services: list[Service], hub_port: int) -> str:
+    """The Hub's configuration: every example's service, roles and groups, and the demo's."""
+    roles: list[dict[str, object]] = [
+        {"name": "user", "scopes": ["self", "access:services"]},
+        {
+            "name": ADMIN,
+            "scopes": ["admin:users", "admin:groups", "admin:services", "tokens"],
+            "services": [ADMIN],
+        },
+    ]
+    groups: dict[str, dict[str, list[str]]] = {}
+    for example in EXAMPLES:
+        roles += example.roles
+        for group, users in (example.groups or {}).items():
+            members = groups.setdefault(group, {"users": []})["users"]
+            members += [u for u in users if u not in members]
+    port = urllib.parse.urlsplit(run.url).port
+    return "\n".join(
+        [
+            "c = get_config()  # noqa",
+            "c.JupyterHub.ip = '127.0.0.1'",
+            f"c.JupyterHub.port = {port}",
+            f"c.JupyterHub.hub_port = {hub_port}",
+            f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{free_port()}'",
+            f"c.ConfigurableHTTPProxy.command = [{str(PROXY)!r}]",
+            "c.JupyterHub.authenticator_class = 'dummy'",
+            "c.Authenticator.allow_all = True",
+            "c.JupyterHub.spawner_class = 'jupyterhub.tests.mocking.MockSpawner'",
+            f"c.JupyterHub.services = {json.dumps(services)}",
+            f"c.JupyterHub.load_roles = {json.dumps(roles)}",
+            f"c.JupyterHub.load_groups = {json.dumps(groups)}",
+            "",
+        ]
+    )
+
+
+def wait_ready(url: str, hub: subprocess.Popen[bytes], token: str, timeout: float = 90) -> None:
+    """Return once this run's Hub answers at ``url``: it knows this run's own admin token.
+
+    That token is new for every run, so another Hub (an earlier demo's, still holding the
+    port) cannot pass for this one.
+    """
+    deadline = time.monotonic() + timeout
+    seen = "nothing"
+    while time.monotonic() < deadline:
+        if hub.poll() is not None:
+            raise RuntimeError(f"JupyterHub exited with {hub.returncode} before it answered")
+        try:
+            r = requests.get(
+                f"{url}/hub/api/user", headers={"Authorization": f"token {token}"}, timeout=2
+            )
+            if r.status_code == 200 and r.json().get("name") == ADMIN:
+                return
+            seen = f"a server that answered {r.status_code} to this run's token"
+        except (requests.RequestException, ValueError):
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(
+        f"this demo's JupyterHub did not answer at {url} within {timeout:.0f}s ({seen} did)"
+        if seen != "nothing"
+        else f"JupyterHub did not answer at {url} within {timeout:.0f}s"
+    )
 
 
 def run_checks(url: str, admin_token: str) -> bool:
     admin = requests.Session()
     admin.headers["Authorization"] = f"token {admin_token}"
     ok = True
-    for name, check in CHECKS.items():
+    for example in EXAMPLES:
         try:
-            problem = check(url, admin)
+            problem = example.check(url, admin)
         except Exception as e:  # a check that crashes is a failed check, with its reason
             problem = f"{type(e).__name__}: {e}"
-        print(f"[demo] {name}: {'ok' if not problem else 'FAILED: ' + problem}", flush=True)
+        print(f"[demo] {example.name}: {'ok' if not problem else 'FAILED: ' + problem}", flush=True)
         ok = ok and not problem
     return ok
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exercise every example and exit")
-    parser.add_argument("--port", type=int, default=8000, help="public port (default 8000)")
-    args = parser.parse_args(argv)
-    port = free_port() if args.check else args.port
-    url = f"http://127.0.0.1:{port}"
-    admin_token = secrets.token_hex(32)
-    hub_port = free_port()
-    external = (secrets.token_hex(32), free_port())
-    workdir = Path(tempfile.mkdtemp(prefix="hubauth-demo-"))
-    proc = start_hub(workdir, port, hub_port, admin_token, external, quiet=args.check)
-    # The external service is not the Hub's to start: the demo runs it, as an operator would.
-    ext_env = external_env(*external, f"http://127.0.0.1:{hub_port}/hub/api")
-    ext_log = open(workdir / "external.log", "wb")  # noqa: SIM115
-    ext = subprocess.Popen(
-        [sys.executable, str(HERE / "external-service" / "external_service.py")],
-        env={**os.environ, **ext_env},
-        stdout=ext_log,
-        stderr=subprocess.STDOUT,
-    )
+def banner(url: str, services: dict[str, Service], log: str, waiting: set[str]) -> str:
+    """What a newcomer needs, alone: the Hub, each example and who may use it, how to stop."""
+    lines = [f"JupyterHub is running at {url}/hub/ : log in with any name.", "", "Examples:"]
+    for example in EXAMPLES:
+        service = services.get(example.name)
+        if not example.about or service is None:
+            continue
+        own = f"{url}/services/{service['name']}/"
+        late = "  (not answering yet: see the log)" if example.name in waiting else ""
+        lines.append(f"  {own}{late}")
+        lines.append(f"      {example.about.format(hub=url, url=own)}")
+        if example.hint:
+            lines.append(f"      {example.hint.format(hub=url, url=own)}")
+    lines += [
+        "",
+        f"Logs of the Hub and the services: {log} (--verbose shows them here)",
+        f"Stop: Ctrl-C, or kill {os.getpid()}: the Hub, its proxy and every service stop too.",
+    ]
+    rule = "-" * 78
+    return "\n".join(["", rule, *lines, rule])
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    """The end of a log, to show when something failed."""
     try:
-        try:
-            wait_ready(url, proc)
-        except RuntimeError as e:
-            log = (workdir / "hub.log").read_text(errors="replace")[-4000:] if args.check else ""
-            print(f"[demo] {e}\n{log}", file=sys.stderr)
-            return 1
-        if args.check:
-            return 0 if run_checks(url, admin_token) else 1
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def serve(life: Lifecycle, args: argparse.Namespace, run: Run, hub_port: int) -> int:
+    """Start the Hub and the examples; --check them, or show the banner and wait."""
+    token = secrets.token_hex(32)  # this run's own: also how the demo knows its Hub
+    by_example = entries(run)
+    config = life.workdir / "jupyterhub_config.py"
+    admin = {"name": ADMIN, "api_token": token}
+    config.write_text(hub_config(run, [*by_example.values(), admin], hub_port))
+    hub = life.start([sys.executable, "-m", "jupyterhub", "-f", str(config)])
+    for example in EXAMPLES:
+        if example.process is not None:
+            command, env = example.process(run, by_example[example.name])
+            life.start(command, env=env)
+    life.follow_log()
+    if not args.verbose:
+        print(f"[demo] starting JupyterHub on {run.url} (logs: {life.log_path}) ...", flush=True)
+    try:
+        wait_ready(run.url, hub, token)
+    except RuntimeError as e:
+        print(f"[demo] {e}. The end of its log:\n{tail(life.log_path)}", file=sys.stderr)
+        return 1
+    if args.check:
+        if run_checks(run.url, token):
+            return 0
+        print(f"[demo] the end of the log:\n{tail(life.log_path)}", file=sys.stderr)
+        return 1
+    waiting = set()
+    for name, service in by_example.items():
+        if not wait_service(f"{run.url}/services/{service['name']}/"):
+            waiting.add(name)
+    print(banner(run.url, by_example, str(life.log_path), waiting), flush=True)
+    hub.wait()
+    print(f"[demo] JupyterHub exited by itself ({hub.returncode}): see {life.log_path}")
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    from demo_lifecycle import Lifecycle, Stopped, port_holder, port_in_use
+
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n\nThe examples")[0])
+    parser.add_argument("--check", action="store_true", help="exercise every example and exit")
+    parser.add_argument("--port", type=int, help="public port (default 8000; --check: a free one)")
+    parser.add_argument("--verbose", action="store_true", help="show the logs here as they come")
+    parser.add_argument("--log", type=Path, help="log file (default .demo/demo-<port>.log)")
+    args = parser.parse_args(argv)
+    port = args.port if args.port is not None else free_port() if args.check else 8000
+    if not 0 < port < 65536:
+        parser.error(f"--port {port}: a port is between 1 and 65535")
+    if port_in_use(port):
+        holder = port_holder(port)
+        earlier = " (an earlier demo's proxy?)" if "configurable-http-proxy" in holder else ""
         print(
-            f"\n[demo] JupyterHub is running at {url}/hub/ — log in with any name.\n"
-            f"[demo] Examples:\n"
-            f"[demo]   whoami-tornado  {url}/services/whoami-tornado/\n"
-            f"[demo]   whoami-flask    {url}/services/whoami-flask/  (gunicorn, 4 workers)\n"
-            f"[demo]   whoami-wsgi     {url}/services/whoami-wsgi/   (gunicorn, 4 workers)\n"
-            f"[demo]   grader-dashboard {url}/services/grader-dashboard/ (log in as "
-            "'teacher' to see the students; anyone else may not)\n"
-            f"[demo]   external        {url}/services/external/  (run by the demo, not the Hub)\n"
-            f"[demo]   proxy-bokeh     {url}/services/dashboard/dashboard  (Bokeh behind "
-            "hubauth-proxy)\n"
-            f"[demo]   whoami-api      {url}/services/whoami-api/    (token only: get a token at "
-            f"{url}/hub/token, then curl -H 'Authorization: token <it>' that URL)\n"
-            "[demo] Ctrl-C stops everything.\n",
-            flush=True,
+            f"[demo] port {port} on 127.0.0.1 is in use, by {holder}{earlier}.\n"
+            f"[demo] Stop that, or start the demo on another port: ./dev demo --port {port + 1}",
+            file=sys.stderr,
         )
-        with contextlib.suppress(KeyboardInterrupt):
-            proc.wait()
-        return 0
-    finally:
-        ext.terminate()
-        ext.wait(10)
-        ext_log.close()
-        stop_hub(proc)
+        return 1
+    if not PROXY.exists():
+        print(f"[demo] {PROXY} is missing: run ./dev demo, which installs it", file=sys.stderr)
+        return 1
+    hub_port = free_port()
+    run = Run(url=f"http://127.0.0.1:{port}", hub_api=f"http://127.0.0.1:{hub_port}/hub/api")
+    log = args.log or (None if args.check else ROOT / ".demo" / f"demo-{port}.log")
+    with Lifecycle(log, verbose=args.verbose) as life:
+        try:
+            code = serve(life, args, run, hub_port)
+        except Stopped as stop:
+            say(f"\n[demo] {stop}: stopping the Hub, its proxy and every service ...")
+            code = 128 + stop.signum
+    if life.left:
+        say(f"[demo] still running after SIGKILL: {', '.join(life.left)}", sys.stderr)
+        return 1
+    if not args.check:
+        free = "free again" if not port_in_use(port) else f"held by {port_holder(port)}"
+        say(f"[demo] stopped; port {port} is {free}. Logs: {life.log_path}")
+    return code
+
+
+def say(text: str, stream: TextIO = sys.stdout) -> None:
+    """Print, unless the terminal is gone (SIGHUP: it closed): stopping goes on regardless."""
+    with contextlib.suppress(OSError):
+        print(text, file=stream, flush=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from .errors import HubUnavailable as HubUnavailable
 from .errors import OAuthError as OAuthError
 from .errors import ScopeError as ScopeError
 from .errors import ServiceTokenRejected as ServiceTokenRejected
+from .errors import UserNotAllowed as UserNotAllowed
 from .scopes import check_scopes as check_scopes
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [
     "OAuthError",
     "ScopeError",
     "ServiceTokenRejected",
+    "UserNotAllowed",
     "check_scopes",
 ]
 

@@ -2,100 +2,59 @@
 
 A flow yields :class:`LookupUser` / :class:`ExchangeCode` steps and receives their results
 (or has the :class:`~hubauth.errors.HubAuthError` thrown in); :func:`run_sync` and
-:func:`run_async` perform the steps with the sync or async driver. The flows return a
-:class:`~hubauth._view.Decision` that the Tornado, Flask and WSGI adapters only apply.
+:func:`run_async` (:mod:`hubauth._steps`) perform them with the sync or async driver. The
+flows return a :class:`~hubauth._view.Decision` (built in :mod:`hubauth._decisions`) that
+the Tornado, Flask, WSGI and ASGI adapters and the proxy only apply. This module is what
+adapters import.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from . import _protocol
-from ._view import Decision, RequestView, is_api_request, is_navigation, safe_next_url
+from ._compat import SESSION_COOKIE
+from ._decisions import (
+    authorize,
+    cross_site_refusal,
+    hub_trouble,
+    is_secure,
+    login_redirect,
+    needs_slash,
+    redirect_with_slash,
+    same_origin,
+    site_is_foreign,
+    to_login,
+)
+from ._steps import ExchangeCode, Flow, LookupUser, Step, advance, run_async, run_sync
+from ._view import Decision, RequestView, is_navigation, log_safe
 from .auth import HubAuth
 from .cache import MISS
-from .errors import HubAuthError, HubUnavailable, OAuthError
-from .oauth import LOOP_WINDOW, MAX_STATE_COOKIES, HubOAuth
+from .errors import HubAuthError, OAuthError
+from .oauth import LOOP_WINDOW, MAX_LOGIN_FAILURES, HubOAuth, LoginCookie
 
 __all__ = [
     "ExchangeCode",
+    "Flow",
     "LookupUser",
+    "Step",
     "advance",
     "authenticate",
     "cached_answer",
     "callback",
     "decide_sync",
     "is_secure",
+    "login_redirect",
     "logout",
     "redirect_with_slash",
     "run_async",
     "run_sync",
+    "same_origin",
 ]
 
 log = logging.getLogger("hubauth")
-
-Model = dict[str, Any]
-SESSION_COOKIE = "jupyterhub-session-id"
-
-
-@dataclass(frozen=True)
-class LookupUser:
-    """Ask the Hub (through the cache) who holds ``token``."""
-
-    token: str
-    session_id: str = ""
-
-    def __repr__(self) -> str:
-        return "LookupUser(token=[secure])"
-
-
-@dataclass(frozen=True)
-class ExchangeCode:
-    """Exchange an OAuth authorization code (with its PKCE verifier) for a token."""
-
-    code: str
-    verifier: str
-
-    def __repr__(self) -> str:
-        return "ExchangeCode(code=[secure])"
-
-
-Step = LookupUser | ExchangeCode
-Flow = Generator[Step, Any, Decision]
-
-
-def _oauth(auth: HubAuth) -> HubOAuth:
-    if not isinstance(auth, HubOAuth):
-        raise TypeError(f"the OAuth callback needs a HubOAuth, not {type(auth).__name__}")
-    return auth
-
-
-def advance(
-    auth: HubAuth, flow: Flow, result: Any = None, error: HubAuthError | None = None
-) -> Decision | Step:
-    """Feed the flow ``result`` (or ``error``) and go on, answering lookups from the cache,
-    until it decides (a :class:`Decision`) or needs the Hub (the :class:`Step` to perform).
-
-    Both runners share this; on a cache hit the whole flow runs here, with no I/O and no
-    coroutine.
-    """
-    while True:
-        try:
-            step = flow.throw(error) if error is not None else flow.send(result)
-        except StopIteration as done:
-            decision: Decision = done.value
-            return decision
-        result, error = None, None
-        if isinstance(step, LookupUser):
-            # (LookupUser tokens were checked with clean_token where they were read.)
-            result = auth._cached_clean(step.token, step.session_id)
-            if result is not MISS:
-                continue
-            result = None
-        return step
 
 
 def decide_sync(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None = None) -> Decision:
@@ -111,153 +70,8 @@ def decide_sync(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None =
     )
 
 
-def run_sync(auth: HubAuth, flow: Flow) -> Decision:
-    """Run a flow with blocking calls (Flask, WSGI, threads)."""
-    outcome = advance(auth, flow)
-    while not isinstance(outcome, Decision):
-        result: Any = None
-        error: HubAuthError | None = None
-        try:
-            if isinstance(outcome, LookupUser):
-                result = auth.user_for_token(outcome.token, session_id=outcome.session_id)
-            else:
-                code, verifier = outcome.code, outcome.verifier or None
-                result = _oauth(auth).token_for_code(code, code_verifier=verifier)
-        except HubAuthError as e:
-            error = e
-        outcome = advance(auth, flow, result, error)
-    return outcome
-
-
-async def run_async(auth: HubAuth, flow: Flow, outcome: Decision | Step | None = None) -> Decision:
-    """Run a flow on the event loop (Tornado): the twin of :func:`run_sync`. ``outcome``
-    resumes a flow that :func:`advance` has already taken as far as the cache allowed.
-    """
-    if outcome is None:
-        outcome = advance(auth, flow)
-    while not isinstance(outcome, Decision):
-        result: Any = None
-        error: HubAuthError | None = None
-        try:
-            if isinstance(outcome, LookupUser):
-                result = await auth.user_for_token(
-                    outcome.token, session_id=outcome.session_id, sync=False
-                )
-            else:
-                code, verifier = outcome.code, outcome.verifier or None
-                result = await _oauth(auth).token_for_code(code, code_verifier=verifier, sync=False)
-        except HubAuthError as e:
-            error = e
-        outcome = advance(auth, flow, result, error)
-    return outcome
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def is_secure(auth: HubAuth, view: RequestView) -> bool:
-    """Whether cookies get ``Secure``: the public URL first, then the proxy's header, then
-    the request's own scheme.
-    """
-    public = auth.config.public_url or auth.config.public_hub_url
-    if public:
-        return public.startswith("https:")
-    forwarded = view.header("x-forwarded-proto")
-    if forwarded:
-        return forwarded.split(",")[0].strip().lower() == "https"
-    return view.scheme == "https"
-
-
-def _origin(view: RequestView) -> str:
-    forwarded = view.header("x-forwarded-proto").split(",")[0].strip().lower()
-    scheme = forwarded or view.scheme
-    host = view.header("x-forwarded-host").split(",")[0].strip() or view.host
-    return f"{scheme}://{host}".lower()
-
-
-def same_origin(view: RequestView) -> bool:
-    """Evidence that an unsafe request came from our own pages (SPEC §5 CSRF rule)."""
-    if view.xsrf_valid:
-        return True
-    site = view.header("sec-fetch-site").lower()
-    if site in ("same-origin", "none"):
-        return True
-    if site:  # cross-site or same-site (another service on the same host): no
-        return False
-    origin = view.header("origin").lower()
-    return bool(origin) and origin != "null" and origin == _origin(view)
-
-
-def _hub_trouble(e: HubAuthError, cookies: Iterable[str] = ()) -> Decision:
-    log.warning("Could not check credentials with the Hub: %s", e)
-    if isinstance(e, HubUnavailable):
-        return Decision(
-            kind="refuse",
-            status=503,
-            message="The Hub could not be reached to check your credentials; try again shortly.",
-            cookies=tuple(cookies),
-        )
-    return Decision(
-        kind="refuse",
-        status=502,
-        message="The Hub gave an unexpected answer while checking your credentials.",
-        cookies=tuple(cookies),
-    )
-
-
-def _authorize(
-    auth: HubAuth,
-    model: Model,
-    scopes: frozenset[str],
-    token: str,
-    cookies: Iterable[str] = (),
-) -> Decision:
-    """Allow a known user if any required scope is granted; a deny is a 403, never a login."""
-    if not scopes or auth.check_scopes(scopes, model):
-        return Decision(kind="allow", user=model, cookies=tuple(cookies), token=token)
-    log.info(
-        "%s %s lacks every one of the scopes %s",
-        model.get("kind", "user"),
-        model.get("name"),
-        sorted(scopes),
-    )
-    return Decision(
-        kind="deny",
-        status=403,
-        message=f"You are logged in as {model.get('name')!s}, but that account may not use this "
-        f"service (it needs one of the scopes: {', '.join(sorted(scopes))}).",
-        cookies=tuple(cookies),
-    )
-
-
-def _to_login(auth: HubAuth, view: RequestView, secure: bool, cookies: list[str]) -> Decision:
-    """Not authenticated: send a browser navigation to the Hub; refuse anything else."""
-    if isinstance(auth, HubOAuth) and is_navigation(view):
-        state, challenge, state_cookie = auth.new_state(view.uri, secure=secure)
-        # Keep a bounded number of logins in flight: clear the oldest state cookies.
-        prefix = auth.state_cookie_name + "-"
-        inflight = [name for name, _ in view.cookies if name.startswith(prefix)]
-        for name in list(dict.fromkeys(inflight))[: max(0, len(inflight) - MAX_STATE_COOKIES + 1)]:
-            cookies.append(auth.clear_state_cookie(name, secure=secure))
-        cookies.append(state_cookie)
-        return Decision(
-            kind="login",
-            status=302,
-            location=auth.authorize_url(state, challenge),
-            cookies=tuple(cookies),
-        )
-    return Decision(
-        kind="deny",
-        status=401,
-        message="Authentication required: send 'Authorization: token <token>'"
-        + (", or log in with a browser." if isinstance(auth, HubOAuth) else "."),
-        cookies=tuple(cookies),
-        www_authenticate=is_api_request(view) or not isinstance(auth, HubOAuth),
-    )
-
-
 def _header_answer(
-    auth: HubAuth, model: Model | None, scopes: frozenset[str], token: str
+    auth: HubAuth, model: dict[str, object] | None, scopes: frozenset[str], token: str
 ) -> Decision:
     """What the Hub's answer about an Authorization-header token decides."""
     if model is None:
@@ -267,10 +81,7 @@ def _header_answer(
             message="The Hub does not know this token.",
             www_authenticate=True,
         )
-    return _authorize(auth, model, scopes, token)
-
-
-# ---------------------------------------------------------------- the flows
+    return authorize(auth, model, scopes, token)
 
 
 def cached_answer(
@@ -280,7 +91,7 @@ def cached_answer(
     the cache already answers for its token, found without a view or a flow (the hot path
     of a token-authenticated API). ``None``: run :func:`authenticate`.
     """
-    if _needs_slash(auth, path):
+    if needs_slash(auth, path):
         return None
     token = _protocol.token_from_authorization(authorization)
     if token is None:
@@ -291,12 +102,18 @@ def cached_answer(
     return _header_answer(auth, model, scopes, token)
 
 
-def authenticate(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None = None) -> Flow:
+def authenticate(
+    auth: HubAuth,
+    view: RequestView,
+    scopes: Iterable[str] | None = None,
+    *,
+    lazy_login: bool = False,
+) -> Flow:
     """Decide who sent ``view`` and whether they may: allow, redirect to log in, or refuse.
 
     Token sources in order: the Authorization header; ``?token=`` when allowed (or on a
     websocket handshake); the login cookie (HubOAuth). ``scopes`` replaces the service's
-    access scopes.
+    access scopes (``()``: identify only). ``lazy_login``: see :func:`to_login`.
     """
     required = frozenset(auth.access_scopes if scopes is None else scopes)
     cookies: list[str] = []
@@ -316,7 +133,7 @@ def authenticate(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None 
         try:
             model = yield LookupUser(token)
         except HubAuthError as e:
-            return _hub_trouble(e)
+            return hub_trouble(e)
         return _header_answer(auth, model, required, token)
 
     secure = is_secure(auth, view)  # from here on, cookies may be set or cleared
@@ -329,101 +146,134 @@ def authenticate(auth: HubAuth, view: RequestView, scopes: Iterable[str] | None 
             try:
                 model = yield LookupUser(token)
             except HubAuthError as e:
-                return _hub_trouble(e)
+                return hub_trouble(e)
             if model is not None:
                 if isinstance(auth, HubOAuth) and auth.allow_token_in_url and is_navigation(view):
                     cookies.append(auth.login_cookie(token, secure=secure))
-                return _authorize(auth, model, required, token, cookies)
+                return authorize(auth, model, required, token, cookies, source="url")
 
     # 3. The login cookie (HubOAuth only).
+    failures = 0
     if isinstance(auth, HubOAuth) and not (
         view.is_websocket and not auth.allow_websocket_cookie_auth
     ):
         values = view.cookie_values(auth.cookie_name)
-        found = auth.read_login_cookie(values) if values else None
-        if values and found is None:
+        found = auth.read_login_cookies(values) if values else []
+        if values and not found:
             cookies.append(auth.clear_login_cookie(secure=secure))  # tampered, or an old key
-        if found is not None:
-            token, issued = found
-            if view.unsafe and not same_origin(view):
-                log.warning(
-                    "Refused a cross-site %s to %s authenticated only by cookie "
-                    "(no same-origin Origin, Sec-Fetch-Site or XSRF token)",
-                    view.method,
-                    view.path,
-                )
-                return Decision(
-                    kind="refuse",
-                    status=403,
-                    message=f"Cross-site request refused: this {view.method} came with only "
-                    "the login cookie and no sign that it was sent from this service's own "
-                    "pages (a same-origin Origin or Sec-Fetch-Site header, or an XSRF "
-                    "token). Send it from the service's pages, or with an Authorization "
-                    "header.",
-                )
-            try:
-                model = yield LookupUser(token, view.cookie(SESSION_COOKIE))
-            except HubAuthError as e:
-                return _hub_trouble(e)
-            if model is not None:
-                return _authorize(auth, model, required, token)
+        if found:
+            outcome = yield from _login_cookie(auth, view, found, len(values), required, secure)
+            if isinstance(outcome, Decision):
+                return outcome
+            failures = outcome
             cookies.append(auth.clear_login_cookie(secure=secure))
-            if auth.clock() - issued < LOOP_WINDOW:
+            if failures >= MAX_LOGIN_FAILURES:
                 log.warning(
-                    "The Hub rejected a login token issued %.0fs ago: not looping",
-                    auth.clock() - issued,
+                    "The Hub rejected the tokens of %d logins in a row, each just after it "
+                    "was issued: not looping",
+                    failures,
                 )
                 return Decision(
                     kind="refuse",
                     status=403,
-                    message="Login loop stopped: the Hub refused the token it issued moments "
-                    "ago. Log out of the Hub and in again, or ask an administrator to check "
-                    "this service's OAuth configuration.",
+                    message="Login loop stopped: the Hub refused, several times in a row, "
+                    "the token it had just issued. Log out of the Hub and in again, or ask "
+                    "an administrator to check this service's OAuth configuration.",
                     cookies=tuple(cookies),
                 )
 
-    return _to_login(auth, view, secure, cookies)
+    return to_login(auth, view, secure, cookies, failures=failures, lazy=lazy_login)
+
+
+def _login_cookie(
+    auth: HubOAuth,
+    view: RequestView,
+    found: list[LoginCookie],
+    sent: int,
+    required: frozenset[str],
+    secure: bool,
+) -> Generator[Step, Any, Decision | int]:
+    """Try each readable login cookie (newest first) until the Hub accepts one.
+
+    Returns the allow/deny/refuse Decision, or the count of failed logins in a row when the
+    Hub accepted none (a cookie it rejects within :data:`LOOP_WINDOW` of being set counts).
+    """
+    session_id = view.cookie(SESSION_COOKIE)
+    if view.unsafe:
+        if site_is_foreign(view):
+            return cross_site_refusal(view)
+        found = [c for c in found if same_origin(auth, view, c.token, session_id)]
+        if not found:
+            return cross_site_refusal(view)
+    failures = 0
+    for candidate in found:
+        try:
+            model = yield LookupUser(candidate.token, session_id)
+        except HubAuthError as e:
+            return hub_trouble(e)
+        if model is not None:
+            refresh: list[str] = []
+            if candidate.failures and sent == 1:
+                # The login worked after all: start counting failed logins afresh.
+                refresh.append(auth.login_cookie(candidate.token, secure=secure))
+            return authorize(auth, model, required, candidate.token, refresh, source="cookie")
+        if auth.clock() - candidate.issued < LOOP_WINDOW:
+            failures = max(failures, candidate.failures + 1)
+    return failures
 
 
 def callback(auth: HubOAuth, view: RequestView) -> Flow:
-    """The OAuth callback: check state against its cookie, exchange the code, set the login
-    cookie, and send the browser on to where it was going.
+    """The OAuth callback: check ``state`` against its cookie, exchange the code, set the
+    login cookie, and send the browser on to where it was going. A callback whose state
+    cookie is gone (another tab finished first, a double click) only redirects, and only
+    when the browser is logged in with a token the Hub accepts.
     """
     secure = is_secure(auth, view)
     error = view.query_value("error")
     if error:
         desc = view.query_value("error_description")[:300] or error[:100]
-        log.warning("The Hub answered the login with an error: %s", desc)
+        log.warning("The Hub answered the login with an error: %s", log_safe(desc, 300))
         return Decision(kind="refuse", status=400, message=f"The Hub did not log you in: {desc}")
-    code, state = view.query_value("code"), view.query_value("state")
-    if not code or not state:
+    code, raw_state = view.query_value("code"), view.query_value("state")
+    if not code or not raw_state:
         return Decision(
             kind="refuse",
             status=400,
             message="This login link is incomplete (no code or state); "
             "start again from the service.",
         )
-    state_name = auth.state_cookie_name_for(state)
-    found = auth.read_state(state, view.cookie_values(state_name))
-    logged_in = auth.read_login_cookie(view.cookie_values(auth.cookie_name))
-    if found is None:
-        if logged_in is not None:
-            # A replayed or doubled callback from a browser that is already logged in.
-            return Decision(kind="redirect", status=302, location=auth.base_url)
+    state = auth.open_state(raw_state)
+    mismatch = Decision(
+        kind="refuse",
+        status=403,
+        message="This login does not match one started in this browser (or it took "
+        f"longer than {int(auth.config.oauth_state_max_age)}s). Try logging in again: "
+        f"{auth.base_url}",
+    )
+    if state is None:
+        log.warning("OAuth callback with a state this service did not issue (or expired)")
+        return mismatch
+    # A finished login clears every state cookie (other tabs land through the branch below).
+    cookies = [
+        auth.clear_state_cookie(name, secure=secure)
+        for name in auth.state_cookie_names(view.cookies)
+    ]
+    session_id = view.cookie(SESSION_COOKIE)
+    if not auth.state_matches(state, view.cookie_values(state.cookie_name)):
+        for candidate in auth.read_login_cookies(view.cookie_values(auth.cookie_name)):
+            try:
+                model = yield LookupUser(candidate.token, session_id)
+            except HubAuthError as e:
+                return hub_trouble(e)
+            if model is not None:
+                # Already logged in: go where this login was going; no new token.
+                return Decision(
+                    kind="redirect", status=302, location=state.next_url, cookies=tuple(cookies)
+                )
         log.warning("OAuth callback with a state that matches no state cookie: refused")
-        return Decision(
-            kind="refuse",
-            status=403,
-            message="This login does not match one started in this browser (or it took "
-            f"longer than {int(auth.config.oauth_state_max_age)}s). Try logging in again: "
-            f"{auth.base_url}",
-            location="",
-        )
-    cookies = [auth.clear_state_cookie(state_name, secure=secure)]
-    if logged_in is not None:
-        return Decision(kind="redirect", status=302, location=found["next"], cookies=tuple(cookies))
+        return mismatch
     try:
-        token = yield ExchangeCode(code[:2048], found["verifier"])
+        token = yield ExchangeCode(code[:2048], state.verifier)
     except OAuthError as e:
         log.warning("The Hub refused the login code: %s", e)
         return Decision(
@@ -433,7 +283,7 @@ def callback(auth: HubOAuth, view: RequestView) -> Flow:
             cookies=tuple(cookies),
         )
     except HubAuthError as e:
-        return _hub_trouble(e, cookies)
+        return hub_trouble(e, cookies)
     token = _protocol.clean_token(token)
     if token is None:
         log.warning("The Hub issued an access token that cannot be a token")
@@ -444,9 +294,9 @@ def callback(auth: HubOAuth, view: RequestView) -> Flow:
             cookies=tuple(cookies),
         )
     try:
-        model = yield LookupUser(token, view.cookie(SESSION_COOKIE))
+        model = yield LookupUser(token, session_id)
     except HubAuthError as e:
-        return _hub_trouble(e, cookies)
+        return hub_trouble(e, cookies)
     if model is None:
         log.warning("The Hub does not know the token it just issued")
         return Decision(
@@ -455,32 +305,21 @@ def callback(auth: HubOAuth, view: RequestView) -> Flow:
             message="The Hub issued a token it does not recognise.",
             cookies=tuple(cookies),
         )
-    log.info("%s logged in through the Hub", model.get("name"))
-    cookies.append(auth.login_cookie(token, secure=secure))
-    return Decision(kind="redirect", status=302, location=found["next"], cookies=tuple(cookies))
+    log.info("%s logged in through the Hub", log_safe(str(model.get("name"))))
+    cookies.append(auth.login_cookie(token, secure=secure, failures=state.failures))
+    return Decision(kind="redirect", status=302, location=state.next_url, cookies=tuple(cookies))
 
 
 def logout(auth: HubOAuth, view: RequestView) -> Decision:
-    """Clear the login cookie and end the Hub session too (else the next visit logs back in)."""
+    """Clear the login and state cookies, forget the login's tokens in the cache (a copy of
+    the cookie must not keep working), and end the Hub session too (else the next visit
+    logs straight back in).
+    """
     secure = is_secure(auth, view)
+    for candidate in auth.read_login_cookies(view.cookie_values(auth.cookie_name)):
+        auth.evict_token(candidate.token)
     cookies = [auth.clear_login_cookie(secure=secure)]
-    prefix = auth.state_cookie_name + "-"
-    for name in dict.fromkeys(n for n, _ in view.cookies if n.startswith(prefix)):
+    for name in auth.state_cookie_names(view.cookies):
         cookies.append(auth.clear_state_cookie(name, secure=secure))
     hub_logout = f"{auth.hub_host}{auth.hub_prefix}logout"
     return Decision(kind="redirect", status=302, location=hub_logout, cookies=tuple(cookies))
-
-
-def redirect_with_slash(auth: HubAuth, view: RequestView) -> Decision | None:
-    """``/services/x`` → ``/services/x/``: the cookies live on the slashed path."""
-    if _needs_slash(auth, view.path):
-        target = safe_next_url(
-            auth.base_url + (f"?{view.query}" if view.query else ""), auth.base_url
-        )
-        return Decision(kind="redirect", status=302, location=target)
-    return None
-
-
-def _needs_slash(auth: HubAuth, path: str) -> bool:
-    base = auth.base_url
-    return base != "/" and path + "/" == base

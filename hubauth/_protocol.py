@@ -197,18 +197,18 @@ def pkce_pair() -> tuple[str, str]:
 def authorize_url(
     base: str, *, client_id: str, redirect_uri: str, state: str, code_challenge: str
 ) -> str:
-    """The Hub authorize URL a browser is sent to, with state and the PKCE challenge."""
-    query = urllib.parse.urlencode(
-        {
-            "client_id": client_id,
-            "redirect_uri": redirect_uri,
-            "response_type": "code",
-            "state": state,
-            "code_challenge": code_challenge,
-            "code_challenge_method": "S256",
-        }
-    )
-    return f"{base}?{query}"
+    """The Hub authorize URL a browser is sent to, with state and the PKCE challenge (none
+    when ``code_challenge`` is empty).
+    """
+    params = {
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "state": state,
+    }
+    if code_challenge:
+        params.update(code_challenge=code_challenge, code_challenge_method="S256")
+    return f"{base}?{urllib.parse.urlencode(params)}"
 
 
 def token_request(

@@ -20,6 +20,7 @@ __all__ = [
     "RequestView",
     "is_api_request",
     "is_navigation",
+    "log_safe",
     "redact_text",
     "redact_uri",
     "safe_next_url",
@@ -42,7 +43,10 @@ class RequestView:
     scheme: str = "http"
     host: str = ""
     is_websocket: bool = False
-    xsrf_valid: bool = False  # the framework checked an XSRF token and it was good
+    # The XSRF token the request submitted (form field or X-XSRFToken header), checked by
+    # the core against the login; and whether the app requires one (Tornado xsrf_cookies).
+    xsrf_token: str = ""
+    xsrf_required: bool = False
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -85,6 +89,8 @@ class Decision:
     cookies: tuple[str, ...] = ()  # Set-Cookie header values
     token: str = field(default="", repr=False)  # the token that authenticated ``user``
     www_authenticate: bool = False
+    source: str = ""  # where ``token`` came from: "header", "url" or "cookie"
+    failures: int = 0  # failed logins in a row before this one (login decisions)
 
     @property
     def allowed(self) -> bool:
@@ -160,22 +166,45 @@ def redact_text(text: str) -> str:
     return _CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}[secret]", text)
 
 
+_EMPTY_FIRST_SEGMENT = re.compile(r"/[ ]*[/\\]")
+
+
 def safe_next_url(url: str, fallback: str) -> str:
     """``url`` if it is a same-origin path (``/x``, never ``//host``, ``/\\host``, a scheme);
     otherwise ``fallback``.
+
+    Refuses only what could leave the origin, after up to three rounds of percent-decoding
+    (browsers and proxies may decode more than once): raw characters a browser would strip
+    or rewrite, a first segment that decodes to another ``/`` or ``\\``, and control
+    characters (header-injection shapes). Encoded spaces and the like stay, so a deep link
+    such as ``/files/My%20Notebook.ipynb`` survives a login.
     """
     if not url or len(url) > 4096 or not url.startswith("/"):
         return fallback
     if any(c not in _PATH_CHARS for c in url):
-        return fallback  # whitespace, controls, backslashes, non-ASCII look-alikes
+        return fallback  # raw whitespace, controls, backslashes, non-ASCII look-alikes
     decoded = url
-    for _ in range(3):  # browsers and proxies may decode more than once
+    for _ in range(3):
         decoded = urllib.parse.unquote(decoded)
-        if decoded.startswith(("//", "/\\")) or "\\" in decoded.split("?", 1)[0]:
+        path = decoded.split("?", 1)[0]
+        if _EMPTY_FIRST_SEGMENT.match(path):
             return fallback
-        if any(ord(c) < 0x21 for c in decoded.split("?", 1)[0]):
+        if any(ord(c) < 0x20 or c == "\x7f" for c in path):
             return fallback
     parts = urllib.parse.urlsplit(url)
     if parts.scheme or parts.netloc:
         return fallback
     return url
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def log_safe(text: object, limit: int = 200) -> str:
+    """``text`` fit for one log line: control characters (newlines too) shown as escapes,
+    so a request cannot forge log lines, and cut to ``limit`` characters.
+    """
+    value = text if isinstance(text, str) else str(text)
+    if len(value) > limit:
+        value = value[:limit] + "..."
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from . import _protocol
 from ._async import AsyncDriver
+from ._compat import HandlerMethods
 from ._sync import SyncDriver
 from .cache import MISS, TokenCache
 from .config import Config, load_config
@@ -43,17 +45,17 @@ class _FromConfig(Generic[T]):
         return value
 
     def __set__(self, obj: HubAuth, value: T) -> None:
-        raise AttributeError(
-            f"{type(obj).__name__}.{self.name} is read-only: pass {self.name}=... to the "
-            "constructor, or set its environment variable"
-        )
+        # JupyterHub services assign settings after construction (hub_auth.api_url = ...):
+        # it takes effect, validated as at construction (a bad value raises ConfigError).
+        obj._reconfigure(self.name, value)
 
 
-class HubAuth:
+class HubAuth(HandlerMethods):
     """Identify API tokens with the Hub (``GET /hub/api/user``).
 
     Every setting defaults from the environment; keyword arguments override, e.g.
-    ``HubAuth(api_url="http://hub:8081/hub/api", cache_max_age=60)``.
+    ``HubAuth(api_url="http://hub:8081/hub/api", cache_max_age=60)``. Assigning a setting
+    later (``auth.api_url = ...``) takes effect, validated the same way.
     """
 
     api_token: _FromConfig[str] = _FromConfig()
@@ -70,6 +72,10 @@ class HubAuth:
     certfile: _FromConfig[str] = _FromConfig()
     keyfile: _FromConfig[str] = _FromConfig()
     client_ca: _FromConfig[str] = _FromConfig()
+    oauth_client_id: _FromConfig[str] = _FromConfig()
+    oauth_redirect_uri: _FromConfig[str] = _FromConfig()
+    oauth_state_max_age: _FromConfig[float] = _FromConfig()
+    cookie_host_prefix_enabled: _FromConfig[bool] = _FromConfig()
 
     _oauth = False
 
@@ -80,34 +86,74 @@ class HubAuth:
         timer: Callable[[], float] | None = None,
         **settings: object,
     ) -> None:
-        self.config: Config = load_config(environ, oauth=self._oauth, **settings)
+        # What the settings came from, kept so that assigning one later re-validates all.
+        self._environ: Mapping[str, str] = dict(os.environ) if environ is None else environ
+        self._settings = dict(settings)
+        self._timer = timer
+        self.config: Config = load_config(self._environ, oauth=self._oauth, **settings)
+        self._configured()
+
+    def _configured(self) -> None:
+        """Build what derives from ``self.config`` (again, when a setting was assigned)."""
         cfg = self.config
-        cache_args: dict[str, Any] = {"timer": timer} if timer is not None else {}
-        self.cache = TokenCache(
-            maxsize=cfg.cache_maxsize,
-            max_age=cfg.cache_max_age,
-            negative_max_age=cfg.cache_negative_max_age,
-            **cache_args,
-        )
+        cache: TokenCache | None = getattr(self, "cache", None)
+        if cache is not None and cache.maxsize == cfg.cache_maxsize:
+            cache.max_age = cfg.cache_max_age  # entries already cached keep their expiry
+            cache.negative_max_age = min(cfg.cache_negative_max_age, cfg.cache_max_age)
+        else:
+            cache_args: dict[str, Any] = {"timer": self._timer} if self._timer else {}
+            self.cache = TokenCache(
+                maxsize=cfg.cache_maxsize,
+                max_age=cfg.cache_max_age,
+                negative_max_age=cfg.cache_negative_max_age,
+                **cache_args,
+            )
+        for old in (getattr(self, "_sync", None), getattr(self, "_async", None)):
+            if old is not None:
+                old.close()
         self._sync = SyncDriver(cfg)
         self._async = AsyncDriver(cfg)
+
+    def _reconfigure(self, name: str, value: object) -> None:
+        """Assign one setting: validated with all the others, as at construction."""
+        settings = {**self._settings, name: value}
+        for alias, target in (("cookie_cache_max_age", "cache_max_age"),):
+            if name == target:
+                settings.pop(alias, None)
+        self.config = load_config(self._environ, oauth=self._oauth, **settings)
+        self._settings = settings
+        self._configured()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(api_url={self.api_url!r}, api_token=[secure])"
 
-    # Older JupyterHub spelling, kept for drop-in use.
+    # Older JupyterHub spellings, kept for drop-in use.
     @property
     def cookie_cache_max_age(self) -> float:
         return self.config.cache_max_age
+
+    @cookie_cache_max_age.setter
+    def cookie_cache_max_age(self, value: float) -> None:
+        self._reconfigure("cache_max_age", value)
 
     @property
     def oauth_scopes(self) -> frozenset[str]:
         return self.config.access_scopes
 
+    @oauth_scopes.setter
+    def oauth_scopes(self, value: Iterable[str]) -> None:
+        self._reconfigure("access_scopes", value)
+
     @property
     def login_url(self) -> str:
-        """Where a browser logs in: the Hub's login page (HubOAuth: its authorize URL)."""
-        return self.config.login_url or f"{self.hub_host}{self.hub_prefix}login"
+        """Where a browser logs in: empty for token-only auth, as in JupyterHub, so
+        ``@authenticated`` answers 403 instead of redirecting (HubOAuth: the authorize URL).
+        """
+        return self.config.login_url
+
+    @login_url.setter
+    def login_url(self, value: str) -> None:
+        self._reconfigure("login_url", value)
 
     # ------------------------------------------------------------ identify
 

@@ -16,6 +16,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from ._seal import secret_problem
 from .errors import ConfigError, ScopeError
 from .scopes import parse_scope
 
@@ -355,21 +356,33 @@ def _read_secret_file(path: str) -> str:
         ) from None
 
 
+def _secret_text(item: str | bytes) -> str:
+    """A secret as text: bytes that are not ASCII are raw key material, kept as hex."""
+    if isinstance(item, bytes):
+        try:
+            return item.decode("ascii").strip()
+        except UnicodeDecodeError:
+            return item.hex()
+    return item.strip()
+
+
 def _as_secrets(raw: object) -> tuple[str, ...]:
     if isinstance(raw, (bytes, str)):
-        text = raw.decode() if isinstance(raw, bytes) else raw
+        text = _secret_text(raw)
         items = [s.strip() for s in text.split(",")]
     elif isinstance(raw, (list, tuple)) and all(isinstance(s, (str, bytes)) for s in raw):
-        items = [(s.decode() if isinstance(s, bytes) else s).strip() for s in raw]
+        items = [_secret_text(s) for s in raw]
     else:
         raise _fail("cookie_secret", "expected a string (comma-separated for rotation) or a list")
     items = [s for s in items if s]
-    for s in items:
-        if len(s) < 16:
+    for position, s in enumerate(items, 1):
+        problem = secret_problem(s)
+        if problem is not None:
+            which = f"secret {position} of {len(items)}" if len(items) > 1 else "the secret"
             raise _fail(
                 "cookie_secret",
-                "each secret must have at least 16 characters; "
-                "make one with: python -c 'import secrets; print(secrets.token_hex(32))'",
+                f"{which} {problem} (a weak secret lets anyone holding a captured cookie "
+                "guess the key offline)",
             )
     return tuple(items)
 

@@ -1,35 +1,24 @@
-"""hubauth's cookies: encrypted, authenticated values, and the headers that carry them.
+"""hubauth's cookie headers: ``Set-Cookie`` values, cookie options, the ``Cookie`` header.
 
-:class:`CookieCodec` turns a small JSON payload into a cookie value the browser can neither
-read nor alter (Fernet: AES-128-CBC with HMAC-SHA256, keys derived from the configured
-secrets with HKDF). The purpose (``"login"``, ``"oauth-state"``), the cookie's name and the
-issue time are sealed inside the value, so a state cookie never passes as a login cookie, a
-cookie set under another name never authenticates, and age is checked against an injected
-clock. Decoding returns ``None`` on any failure and never raises.
-
-The header helpers (:func:`format_set_cookie`, :func:`format_clear_cookie`,
-:func:`parse_cookie_header`) are pure string functions for the framework adapters. Nothing
-here does I/O or imports a web framework.
+Pure string functions for the framework adapters (:func:`format_set_cookie`,
+:func:`format_clear_cookie`, :func:`parse_cookie_header`); nothing here does I/O or imports
+a web framework. What the cookies hold is sealed by :class:`~hubauth._seal.CookieCodec`,
+re-exported here.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hmac
-import json
-import logging
 import math
 import re
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from ._seal import CLOCK_SKEW as CLOCK_SKEW
+from ._seal import MAX_VALUE_SIZE as MAX_VALUE_SIZE
+from ._seal import MIN_SECRET_LENGTH as MIN_SECRET_LENGTH
+from ._seal import CookieCodec as CookieCodec
+from ._seal import secret_problem as secret_problem
 from .errors import ConfigError
 
 __all__ = [
@@ -44,20 +33,11 @@ __all__ = [
     "cookie_values",
     "format_clear_cookie",
     "format_set_cookie",
+    "is_cookie_name",
     "parse_cookie_header",
+    "secret_problem",
     "validate_cookie_options",
 ]
-
-log = logging.getLogger("hubauth")
-
-MAX_VALUE_SIZE = 4096
-"""Longest cookie value :meth:`CookieCodec.decode` looks at (and :meth:`encode` produces)."""
-
-CLOCK_SKEW = 60.0
-"""Seconds an issue time may lie in the future (clocks of several hosts differ a little)."""
-
-MIN_SECRET_LENGTH = 16
-"""Shortest accepted secret; secrets should be random, e.g. ``secrets.token_hex(32)``."""
 
 MAX_HEADER_SIZE = 65536
 """Characters of a ``Cookie`` header :func:`parse_cookie_header` reads; the rest is ignored."""
@@ -65,14 +45,9 @@ MAX_HEADER_SIZE = 65536
 MAX_COOKIE_PAIRS = 256
 """Most ``name=value`` pairs :func:`parse_cookie_header` returns."""
 
-_FORMAT_VERSION = 1
-_HKDF_SALT = b"hubauth.cookies"
-_HKDF_INFO = b"hubauth cookie encryption key v1"
 _OPTIONS_SETTING = "cookie_options"
 _OPTIONS_VAR = "JUPYTERHUB_COOKIE_OPTIONS"
 
-# Fernet tokens are canonical URL-safe base64; anything else is rejected before any crypto.
-_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 # RFC 6265 cookie-name (an RFC 7230 token) and cookie-octets.
 _NAME_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE_RE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
@@ -83,194 +58,11 @@ _DOMAIN_RE = re.compile(rf"\.?{_LABEL}(?:\.{_LABEL})*")
 _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
 _SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 
-_process_key: bytes | None = None
-_process_key_lock = threading.Lock()
 
+def is_cookie_name(name: object) -> bool:
+    """Whether ``name`` may be a cookie's name (an RFC 7230 token): others are never set."""
+    return isinstance(name, str) and _NAME_RE.fullmatch(name) is not None
 
-def _random_process_key() -> bytes:
-    """The one random Fernet key this process uses when no secret is configured."""
-    global _process_key
-    with _process_key_lock:
-        if _process_key is None:
-            _process_key = Fernet.generate_key()
-        return _process_key
-
-
-def _derive_key(secret: str) -> bytes:
-    """A Fernet key (URL-safe base64 of 32 bytes) derived from a secret string with HKDF."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=_HKDF_INFO)
-    return base64.urlsafe_b64encode(hkdf.derive(secret.encode("utf-8", "surrogatepass")))
-
-
-def _same(a: str, b: str) -> bool:
-    """Constant-time string equality (``hmac.compare_digest`` wants bytes for non-ASCII)."""
-    return hmac.compare_digest(
-        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
-    )
-
-
-def _check_label(kind: str, value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError(f"cookie {kind} must be a non-empty str, got {value!r}")
-    return value
-
-
-class CookieCodec:
-    """Seal JSON payloads into cookie values bound to a purpose, a cookie name and a time.
-
-    ``secrets``: the first one encrypts, every one decrypts, so a new secret is put first and
-    an old one dropped once its cookies have expired. A single ``str`` counts as one secret.
-    With no secrets, a random per-process key is used and a warning logged: sessions then
-    end when the process restarts and are not shared between workers or replicas.
-    """
-
-    def __init__(
-        self,
-        secrets: Sequence[str] = (),
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        items = (secrets,) if isinstance(secrets, str) else tuple(secrets)
-        for secret in items:
-            if not isinstance(secret, str):
-                raise ConfigError(
-                    "HUBAUTH_COOKIE_SECRET: each secret must be a str, "
-                    f"got {type(secret).__name__}",
-                    setting="cookie_secret",
-                )
-            if len(secret) < MIN_SECRET_LENGTH:
-                raise ConfigError(
-                    f"HUBAUTH_COOKIE_SECRET: each secret must have at least {MIN_SECRET_LENGTH} "
-                    "characters; make one with: "
-                    "python -c 'import secrets; print(secrets.token_hex(32))'",
-                    setting="cookie_secret",
-                )
-        if items:
-            keys = [_derive_key(s) for s in items]
-        else:
-            keys = [_random_process_key()]
-            log.warning(
-                "No cookie secret configured: hubauth encrypts its cookies with a random "
-                "per-process key, so logins end when this process restarts and do not span "
-                "several workers or replicas. Set HUBAUTH_COOKIE_SECRET (or "
-                "HUBAUTH_COOKIE_SECRET_FILE) to a random string, e.g. from "
-                "python -c 'import secrets; print(secrets.token_hex(32))'."
-            )
-        self._fernet = MultiFernet([Fernet(k) for k in keys])
-        self._key_count = len(keys)
-        self._random = not items
-        self._clock = clock
-
-    def __repr__(self) -> str:
-        if self._random:
-            return "CookieCodec(keys=[random per-process])"
-        return f"CookieCodec(keys=[secure] x {self._key_count})"
-
-    @property
-    def random_key(self) -> bool:
-        """Whether no secret was configured (cookies are valid in this process only)."""
-        return self._random
-
-    def encode(self, purpose: str, name: str, payload: Mapping[str, Any]) -> str:
-        """The cookie value sealing ``payload`` for ``purpose`` and cookie ``name``, issued now.
-
-        Raises ``TypeError``/``ValueError`` for a payload that is not a JSON object with
-        string keys, or one too large for a cookie.
-        """
-        _check_label("purpose", purpose)
-        _check_label("name", name)
-        if not isinstance(payload, Mapping) or not all(isinstance(k, str) for k in payload):
-            raise TypeError("cookie payload must be a mapping with str keys")
-        issued = float(self._clock())
-        if not math.isfinite(issued):
-            raise ValueError(f"clock returned a non-finite time {issued!r}")
-        envelope = {
-            "v": _FORMAT_VERSION,
-            "p": purpose,
-            "n": name,
-            "t": round(issued, 3),
-            "d": dict(payload),
-        }
-        data = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        token = self._fernet.encrypt_at_time(data.encode("utf-8"), int(issued)).decode("ascii")
-        if len(token) > MAX_VALUE_SIZE:
-            raise ValueError(
-                f"cookie payload too large: the value would be {len(token)} characters, "
-                f"at most {MAX_VALUE_SIZE} are accepted"
-            )
-        return token
-
-    def decode(
-        self, purpose: str, name: str, value: str, *, max_age: float
-    ) -> dict[str, Any] | None:
-        """The payload sealed in ``value``, or ``None`` if it is not valid for these now."""
-        found = self.decode_with_time(purpose, name, value, max_age=max_age)
-        return None if found is None else found[0]
-
-    def decode_with_time(
-        self, purpose: str, name: str, value: str, *, max_age: float
-    ) -> tuple[dict[str, Any], float] | None:
-        """``(payload, issue time)`` sealed in ``value``, or ``None`` on any failure.
-
-        Fails for a wrong or retired key, any alteration, a purpose or cookie name other than
-        the given ones, an age over ``max_age`` seconds, an issue time more than
-        :data:`CLOCK_SKEW` in the future, or a value over :data:`MAX_VALUE_SIZE`.
-        """
-        try:
-            return self._open(purpose, name, value, max_age)
-        # binascii.Error, UnicodeDecodeError and JSONDecodeError are all ValueErrors.
-        except (InvalidToken, ValueError, TypeError, RecursionError, OverflowError):
-            return None
-
-    def decode_first(
-        self, purpose: str, name: str, values: Iterable[str], *, max_age: float
-    ) -> dict[str, Any] | None:
-        """The payload of the first valid value among ``values`` (e.g. same-named cookies)."""
-        for value in values:
-            payload = self.decode(purpose, name, value, max_age=max_age)
-            if payload is not None:
-                return payload
-        return None
-
-    def _open(
-        self, purpose: str, name: str, value: object, max_age: float
-    ) -> tuple[dict[str, Any], float] | None:
-        if not isinstance(value, str) or not isinstance(purpose, str) or not isinstance(name, str):
-            return None
-        if not isinstance(max_age, (int, float)) or not max_age >= 0:  # also rejects NaN
-            return None
-        if len(value) > MAX_VALUE_SIZE or not value.isascii() or not _TOKEN_RE.fullmatch(value):
-            return None
-        # Only the canonical encoding is accepted, so every changed character is a failure.
-        raw = base64.b64decode(value, altchars=b"-_", validate=True)
-        if base64.urlsafe_b64encode(raw).decode("ascii") != value:
-            return None
-        envelope = json.loads(self._fernet.decrypt(value).decode("utf-8"))
-        if not isinstance(envelope, dict) or envelope.get("v") != _FORMAT_VERSION:
-            return None
-        got_purpose, got_name = envelope.get("p"), envelope.get("n")
-        issued, payload = envelope.get("t"), envelope.get("d")
-        if not isinstance(got_purpose, str) or not isinstance(got_name, str):
-            return None
-        # Evaluate both comparisons, so neither mismatch is quicker to find than the other.
-        same_purpose = _same(got_purpose, purpose)
-        same_name = _same(got_name, name)
-        if not (same_purpose and same_name):
-            return None
-        if isinstance(issued, bool) or not isinstance(issued, (int, float)):
-            return None
-        if not isinstance(payload, dict):
-            return None
-        issued = float(issued)
-        now = float(self._clock())
-        if not math.isfinite(issued) or not math.isfinite(now):
-            return None
-        if issued > now + CLOCK_SKEW or now - issued > max_age:
-            return None
-        return payload, issued
-
-
-# --- cookie options and Set-Cookie headers -----------------------------------------------
 
 _OPTION_ALIASES = {
     "domain": "domain",

@@ -6,6 +6,9 @@ message that names it and says what to do, so a service log line is enough to ac
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 __all__ = [
     "ConfigError",
     "HubAPIError",
@@ -15,6 +18,7 @@ __all__ = [
     "OAuthError",
     "ScopeError",
     "ServiceTokenRejected",
+    "UserNotAllowed",
 ]
 
 
@@ -71,3 +75,21 @@ class HubAPIError(HubResponseError):
 
 class OAuthError(HubAuthError):
     """The OAuth exchange with the Hub failed (bad code, mismatching redirect URI, ...)."""
+
+
+class UserNotAllowed(HubAuthError):
+    """A caller the Hub identified may not pass (``check_hub_user``): answered with 403.
+
+    ``model`` is the caller's Hub model; ``scopes`` the scopes any one of which would have
+    let them in (empty when an allow-list refused them).
+    """
+
+    def __init__(self, model: Mapping[str, Any], scopes: Iterable[str] = ()) -> None:
+        self.model = model
+        self.scopes = sorted(scopes)
+        who = f"{model.get('kind', 'user')} {model.get('name')}"
+        if self.scopes:
+            message = f"{who} may not pass: it has none of the scopes {', '.join(self.scopes)}"
+        else:
+            message = f"{who} may not pass: not in this handler's allow-lists"
+        super().__init__(message)

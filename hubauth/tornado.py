@@ -8,14 +8,16 @@ asked asynchronously in ``prepare()`` (never with a blocking client on the event
 
 from __future__ import annotations
 
-import hmac
 import inspect
 import logging
+import warnings
 from collections.abc import Awaitable, Generator, Iterable
 from typing import Any
 
 from tornado.web import Finish, HTTPError, RequestHandler
 
+from ._compat import SESSION_COOKIE
+from ._decisions import deny_scopes
 from ._flow import (
     Flow,
     Step,
@@ -23,13 +25,16 @@ from ._flow import (
     authenticate,
     cached_answer,
     callback,
+    is_secure,
+    login_redirect,
     logout,
     redirect_with_slash,
     run_async,
 )
-from ._view import Decision, RequestView, redact_text, redact_uri
+from ._view import Decision, RequestView, log_safe, redact_text, redact_uri
 from .auth import HubAuth
-from .cookies import parse_cookie_header
+from .cookies import format_set_cookie, parse_cookie_header
+from .errors import UserNotAllowed
 from .oauth import HubOAuth
 
 __all__ = [
@@ -38,6 +43,7 @@ __all__ = [
     "HubOAuthLogoutHandler",
     "HubOAuthenticated",
     "RedactCredentials",
+    "UserNotAllowed",
     "view_of",
 ]
 
@@ -83,13 +89,14 @@ def view_of(handler: RequestHandler) -> RequestView:
     req = handler.request
     headers = req.headers  # already a case-insensitive mapping: no copy per request
     cookie = headers.get("Cookie", "")
-    xsrf_checked = bool(handler.settings.get("xsrf_cookies")) and req.method not in (
-        "GET",
-        "HEAD",
-        "OPTIONS",
-    )
+    method = req.method or "GET"
+    xsrf_token = ""
+    xsrf_required = False
+    if method not in _READ_ONLY:
+        xsrf_required = bool(handler.settings.get("xsrf_cookies"))
+        xsrf_token = _submitted_xsrf(handler)
     return RequestView(
-        method=req.method or "GET",
+        method=method,
         path=req.path,
         query=req.query,
         headers=headers,
@@ -97,85 +104,114 @@ def view_of(handler: RequestHandler) -> RequestView:
         scheme=req.protocol,
         host=req.host,
         is_websocket=headers.get("Upgrade", "").lower() == "websocket",
-        xsrf_valid=xsrf_checked,  # Tornado checked it before prepare(), or refused already
+        xsrf_token=xsrf_token,
+        xsrf_required=xsrf_required,
     )
+
+
+_READ_ONLY = frozenset({"GET", "HEAD", "OPTIONS"})
+_NO_SCOPES: frozenset[str] = frozenset()
+
+
+def _submitted_xsrf(handler: RequestHandler) -> str:
+    """The XSRF token a request submitted: the ``_xsrf`` form field or a header."""
+    value = (
+        handler.get_argument("_xsrf", None)
+        or handler.request.headers.get("X-Xsrftoken")
+        or handler.request.headers.get("X-Csrftoken")
+        or ""
+    )
+    return value if isinstance(value, str) and len(value) < 256 else ""
 
 
 class HubAuthenticated(RequestHandler):
     """Mixin: the Hub identifies the caller by API token; ``self.current_user`` is its model.
 
-    Set ``hub_scopes`` to require scopes other than the service's access scopes.
+    Who may pass follows JupyterHub exactly: :attr:`hub_scopes` (default: the service's
+    access scopes) decide when set; without them, the pre-2.0 allow-lists ``hub_users``,
+    ``hub_groups``, ``hub_services`` and ``allow_admin``; with none of these, everyone the
+    Hub knows (:attr:`allow_all`). Override :meth:`check_hub_user` for other rules.
     Subclass first: ``class Handler(HubAuthenticated, RequestHandler)``.
     """
 
-    hub_scopes: Iterable[str] | None = None
-    # Older JupyterHub allow-lists: when set, the caller must ALSO be in one of them.
+    # Older JupyterHub allow-lists, used only when hub_scopes is None.
+    hub_services: Iterable[str] | None = None
     hub_users: Iterable[str] | None = None
     hub_groups: Iterable[str] | None = None
-    hub_services: Iterable[str] | None = None
+    allow_admin: bool = False
 
-    _hub_auth_class: type[HubAuth] = HubAuth
-    _hub_auth_shared: dict[type[HubAuth], HubAuth] = {}  # noqa: RUF012 - one per class, on purpose
+    hub_auth_class: type[HubAuth] = HubAuth
     _hub_decision: Decision | None = None
     _hub_user: Any = _NOT_RESOLVED
-
     _hub_auth_own: HubAuth | None = None
+    _hub_login_url: str | None = None
+
+    @property
+    def hub_scopes(self) -> Iterable[str] | None:
+        """Scopes any one of which lets a caller in (default: the service's access scopes,
+        ``None`` when there are none). Override as a class attribute or a property.
+        """
+        return self.hub_auth.access_scopes or None
+
+    @property
+    def allow_all(self) -> bool:
+        """Whether everyone the Hub identifies may pass: no scopes, no allow-lists."""
+        return (
+            self.hub_scopes is None
+            and self.hub_services is None
+            and self.hub_users is None
+            and self.hub_groups is None
+            and not self.allow_admin
+        )
 
     @property
     def hub_auth(self) -> HubAuth:
         """The ``HubAuth``: set on this handler (e.g. in ``initialize``), else the ``hub_auth``
-        application setting, else one built from the environment and shared per class.
+        application setting, else ``hub_auth_class.instance()`` (one per class, from the
+        environment).
         """
         if self._hub_auth_own is not None:
             return self._hub_auth_own
         given = self.settings.get("hub_auth")
         if isinstance(given, HubAuth):
             return given
-        cls = self._hub_auth_class
-        shared = HubAuthenticated._hub_auth_shared
-        if cls not in shared:
-            shared[cls] = cls()
-        return shared[cls]
+        return self.hub_auth_class.instance()
 
     @hub_auth.setter
     def hub_auth(self, auth: HubAuth) -> None:
         self._hub_auth_own = auth  # this handler only, never the whole application
 
-    _hub_required_memo: frozenset[str] | None = None
-
-    def _hub_required(self, auth: HubAuth | None = None) -> frozenset[str]:
-        """The scopes this handler requires (``hub_scopes``, else the service's access scopes);
-        worked out once per request.
-        """
-        if self._hub_required_memo is None:
-            scopes = self.hub_scopes
-            if scopes is None:
-                scopes = (auth or self.hub_auth).access_scopes
-            self._hub_required_memo = frozenset(scopes)
-        return self._hub_required_memo
-
-    _hub_scopes_checked = False
-
     def check_hub_user(self, model: dict[str, Any]) -> dict[str, Any] | None:
-        """The model if this caller may use the handler, else ``None`` (answered with 403)."""
-        if not self._hub_scopes_checked:
-            scopes = self._hub_required()
-            if scopes and not self.hub_auth.check_scopes(scopes, model):
-                return None
-        if self.hub_users is None and self.hub_groups is None and self.hub_services is None:
+        """The model if this caller may use the handler; raises :class:`UserNotAllowed`
+        (answered with 403) if not. JupyterHub's rules, in its order.
+        """
+        name = model["name"]
+        kind = model.setdefault("kind", "user")
+        if self.allow_all:
             return model
-        name = model.get("name")
-        if model.get("kind", "user") == "service":
-            return (
-                model if self.hub_services is not None and name in set(self.hub_services) else None
-            )
-        if self.hub_users is not None and name in set(self.hub_users):
+        scopes = self.hub_scopes
+        if scopes:
+            if self.hub_auth.check_scopes(scopes, model):
+                return model
+            # With scopes, only scopes decide: the allow-lists below are not consulted.
+            raise UserNotAllowed(model, scopes)
+        warnings.warn(
+            "hub_scopes is empty (JUPYTERHUB_OAUTH_ACCESS_SCOPES not set): using the "
+            "pre-2.0 allow-lists hub_users, hub_groups, hub_services and allow_admin",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if self.allow_admin and model.get("admin", False):
             return model
-        groups = set(model.get("groups") or [])
-        if self.hub_groups is not None and groups & set(self.hub_groups):
+        if kind == "service":
+            if self.hub_services and name in self.hub_services:
+                return model
+            raise UserNotAllowed(model)
+        if self.hub_users and name in self.hub_users:
             return model
-        log.info("%s is not in this handler's hub_users/hub_groups allow-lists", name)
-        return None
+        if self.hub_groups and set(model.get("groups") or ()) & set(self.hub_groups):
+            return model
+        raise UserNotAllowed(model)
 
     def prepare(self) -> Awaitable[None]:
         """Find out who is calling before the handler method runs.
@@ -197,10 +233,9 @@ class HubAuthenticated(RequestHandler):
         if self._finished:
             return _DONE
         auth = self.hub_auth
-        scopes = self._hub_required(auth)
         header = self.request.headers.get("Authorization")
         if header:
-            known = cached_answer(auth, self.request.path, header, scopes)
+            known = cached_answer(auth, self.request.path, header, _NO_SCOPES)
             if known is not None:  # a cached token: no view, no flow
                 self._hub_apply(known)
                 return _DONE
@@ -209,7 +244,8 @@ class HubAuthenticated(RequestHandler):
         if slash is not None:
             self.redirect(slash.location)
             return _DONE
-        flow = authenticate(auth, view, scopes)
+        # Identify only: who may pass is check_hub_user's to say (JupyterHub's rules).
+        flow = authenticate(auth, view, _NO_SCOPES, lazy_login=True)
         outcome = advance(auth, flow)
         if isinstance(outcome, Decision):
             self._hub_apply(outcome, view)
@@ -220,26 +256,30 @@ class HubAuthenticated(RequestHandler):
         self._hub_apply(await run_async(auth, flow, step), view)
 
     def _hub_apply(self, decision: Decision, view: RequestView | None = None) -> None:
-        """Record the decision: the user for ``get_current_user``, a refusal answered now."""
+        """Record the decision: the user for ``get_current_user`` (if ``check_hub_user``
+        lets them in), a refusal answered now.
+        """
         user = decision.user if decision.kind == "allow" else None
         if user is not None:
-            self._hub_scopes_checked = True  # the flow checked them: no need again
-            try:
-                allowed = self.check_hub_user(user) is not None
-            finally:
-                self._hub_scopes_checked = False
-            if not allowed:
-                decision = Decision(
-                    kind="deny", status=403, message=f"{user.get('name')} may not use this page."
-                )
-                user = None
+            allowed = self._hub_check(user)
+            if allowed is None:
+                scopes = self.hub_scopes
+                decision = deny_scopes(user, scopes) if scopes else _not_allowed(user)
+            user = allowed
         self._hub_decision = decision
         self._hub_user = user
+        self._hub_auth_user_cache = user
         if decision.kind == "refuse":
             self._hub_answer(decision, view or view_of(self))
         elif user is not None:
             for cookie in decision.cookies:
                 self.add_header("Set-Cookie", cookie)
+
+    def _hub_check(self, model: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return self.check_hub_user(model)
+        except UserNotAllowed:
+            return None
 
     @property
     def hub_token(self) -> str:
@@ -248,28 +288,49 @@ class HubAuthenticated(RequestHandler):
         Lets a service act on the Hub as its visitor (``AsyncHubAPI(api_token=...)``).
         """
         decision = self._hub_decision
-        return decision.token if decision is not None and decision.allowed else ""
+        if decision is None or not decision.allowed or self._hub_user is None:
+            return ""
+        return decision.token
 
     def get_current_user(self) -> Any:
-        """The model ``prepare()`` found (``None`` when not authenticated or not allowed)."""
+        """The model ``prepare()`` found (``None`` when not authenticated or not allowed);
+        also in ``self._hub_auth_user_cache``, as in JupyterHub.
+        """
         if self._hub_user is _NOT_RESOLVED:
-            raise RuntimeError(
-                f"{type(self).__name__}.prepare() did not run HubAuthenticated.prepare(): "
-                "call (and await) super().prepare() in your prepare()"
-            )
+            # prepare() was overridden without super().prepare(): ask the Hub now, blocking,
+            # as JupyterHub's mixin does, and say how to avoid it.
+            _warn_no_prepare(type(self))
+            model = self.hub_auth.get_user(self)
+            self._hub_user = self._hub_check(model) if model is not None else None
+            self._hub_auth_user_cache = self._hub_user
         return self._hub_user
 
     def get_login_url(self) -> str:
-        """Called by ``@authenticated``: the Hub's authorize URL for a navigation; otherwise
-        the right refusal (401, or 403 for a known caller without the scope), never a loop.
+        """Called by ``@authenticated``: the Hub's authorize URL for a navigation (with a
+        fresh state, made now); otherwise the right refusal, never a loop: 401 for an API
+        request, 403 for a known caller who may not pass, and 403 from a token-only
+        service (as JupyterHub), which cannot log a browser in.
         """
+        if self._hub_login_url is not None:
+            return self._hub_login_url
+        auth = self.hub_auth
         decision = self._hub_decision
-        if decision is not None and decision.kind == "login":
+        if decision is not None and decision.kind == "login" and isinstance(auth, HubOAuth):
+            if not decision.location:
+                decision = login_redirect(
+                    auth, view_of(self), cookies=decision.cookies, failures=decision.failures
+                )
             for cookie in decision.cookies:
                 self.add_header("Set-Cookie", cookie)
+            self._hub_login_url = decision.location
             return decision.location
-        if decision is None:
-            decision = Decision(kind="deny", status=401, message="Authentication required.")
+        if decision is None or (decision.status == 401 and not isinstance(auth, HubOAuth)):
+            decision = Decision(
+                kind="deny",
+                status=403,
+                message="Authentication required: send 'Authorization: token <token>' "
+                "(this service does not log browsers in).",
+            )
         self._hub_answer(decision, view_of(self))
         raise Finish()
 
@@ -293,34 +354,88 @@ class HubAuthenticated(RequestHandler):
         req = self.request
         return f"{req.method} {redact_uri(req.uri or '')} ({req.remote_ip})"
 
+    @property
+    def xsrf_token(self) -> bytes:
+        """The XSRF token for forms and scripts (``xsrf_form_html()``, ``X-XSRFToken``): a
+        keyed digest bound to this login and the Hub session, so a cookie planted from a
+        sibling site cannot forge one. Also set as the readable ``_xsrf`` cookie on pages.
+        """
+        auth = self.hub_auth
+        if not isinstance(auth, HubOAuth):
+            return super().xsrf_token
+        memo: bytes | None = getattr(self, "_hub_xsrf_memo", None)
+        if memo is not None:
+            return memo
+        view = view_of(self)
+        decision = self._hub_decision
+        if decision is not None and decision.allowed and decision.source == "cookie":
+            token = decision.token
+        else:
+            found = auth.read_login_cookie(view.cookie_values(auth.cookie_name))
+            token = found[0] if found is not None else ""
+        value = auth.xsrf_token_for(token, view.cookie(SESSION_COOKIE))
+        if view.cookie("_xsrf") != value and view.header("sec-fetch-mode") in ("", "navigate"):
+            self.add_header(
+                "Set-Cookie",
+                format_set_cookie(
+                    "_xsrf",
+                    value,
+                    path=auth.cookie_path,
+                    secure=is_secure(auth, view),
+                    options=auth.cookie_options_checked,
+                    http_only=False,  # scripts read it to send X-XSRFToken
+                ),
+            )
+        self._hub_xsrf_memo = value.encode("ascii")
+        return self._hub_xsrf_memo
+
     def check_xsrf_cookie(self) -> None:
-        """Token-authenticated requests need no XSRF token; others accept any valid one of
-        several ``_xsrf`` cookies (one per path), not only the first.
+        """Token-authenticated requests need no XSRF token. Cookie-authenticated ones are
+        checked by the core in ``prepare()`` (a token bound to that login; a refusal says
+        why). Anonymous ones need the anonymous token (HubAuth: Tornado's own check).
         """
         if self.request.headers.get("Authorization"):
             return
-        submitted = (
-            self.get_argument("_xsrf", None)
-            or self.request.headers.get("X-Xsrftoken")
-            or self.request.headers.get("X-Csrftoken")
+        auth = self.hub_auth
+        if not isinstance(auth, HubOAuth):
+            super().check_xsrf_cookie()
+            return
+        view = view_of(self)
+        if auth.read_login_cookie(view.cookie_values(auth.cookie_name)) is not None:
+            return  # decided in prepare(), against the login the Hub accepts
+        if not view.xsrf_token:
+            raise HTTPError(403, f"'_xsrf' argument missing from {self.request.method}")
+        if not auth.check_xsrf_token(view.xsrf_token, "", view.cookie(SESSION_COOKIE)):
+            raise HTTPError(403, f"XSRF token does not match for {self.request.method}")
+
+
+def _not_allowed(model: dict[str, Any]) -> Decision:
+    name = log_safe(str(model.get("name")))
+    log.warning("Not allowing Hub %s %s", log_safe(str(model.get("kind", "user")), 20), name)
+    return Decision(
+        kind="deny",
+        status=403,
+        message=f"{model.get('kind', 'user')} {model.get('name')} may not use this page.",
+    )
+
+
+_WARNED: set[type] = set()
+
+
+def _warn_no_prepare(cls: type) -> None:
+    if cls not in _WARNED:
+        _WARNED.add(cls)
+        log.warning(
+            "%s.prepare() does not call super().prepare(): the Hub is asked with a blocking "
+            "call in get_current_user(). Call (and await) super().prepare() instead.",
+            cls.__name__,
         )
-        if not submitted:
-            raise HTTPError(403, "'_xsrf' argument missing from POST")
-        _, token, _ = self._decode_xsrf_token(submitted)
-        cookie_header = self.request.headers.get("Cookie", "")
-        for name, value in parse_cookie_header(cookie_header):
-            if name != "_xsrf":
-                continue
-            _, expected, _ = self._decode_xsrf_token(value)
-            if token and expected and hmac.compare_digest(token, expected):
-                return
-        raise HTTPError(403, "XSRF cookie does not match POST argument")
 
 
 class HubOAuthenticated(HubAuthenticated):
     """Mixin: API tokens as :class:`HubAuthenticated`, plus browser login through the Hub."""
 
-    _hub_auth_class = HubOAuth
+    hub_auth_class = HubOAuth
 
 
 class _OAuthHandler(HubOAuthenticated):

@@ -38,8 +38,10 @@ _REASONS = {
 }
 
 
-def view_from_environ(environ: WSGIEnvironment, *, xsrf_valid: bool = False) -> RequestView:
-    """The neutral view of a WSGI request (PEP 3333 environ)."""
+def view_from_environ(environ: WSGIEnvironment) -> RequestView:
+    """The neutral view of a WSGI request (PEP 3333 environ). An XSRF token is read from the
+    ``X-XSRFToken`` / ``X-CSRFToken`` headers (the body is the app's to read, not ours).
+    """
     headers = {
         key[5:].replace("_", "-").lower(): str(value)
         for key, value in environ.items()
@@ -59,7 +61,7 @@ def view_from_environ(environ: WSGIEnvironment, *, xsrf_valid: bool = False) -> 
         scheme=str(environ.get("wsgi.url_scheme", "http")),
         host=headers.get("host") or str(environ.get("SERVER_NAME", "")),
         is_websocket=headers.get("upgrade", "").lower() == "websocket",
-        xsrf_valid=xsrf_valid,
+        xsrf_token=headers.get("x-xsrftoken") or headers.get("x-csrftoken") or "",
     )
 
 

@@ -230,7 +230,7 @@ def serve(adapter: str, auth: HubAuth, port: int) -> Iterator[str]:
         thread.join(10)
 
 
-SECRET = "adapter-suite-secret-0123456789"
+SECRET = "5507aed8d589c7c2a6111e097e16373ea687929b2f2db4d903bb88bd67c3c55c"
 
 
 @dataclass

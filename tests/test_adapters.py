@@ -298,9 +298,31 @@ def test_revoked_token_clears_cookie_and_logs_in_again(svc: Service) -> None:
     svc.hub.revoke(token[0])
     svc.auth.evict_token(token[0])
     r = b.get(svc.page(), allow_redirects=False)
-    # Revoked moments after login: a loop is detected and explained instead of redirecting.
-    assert r.status_code == 403 and "loop" in r.text.lower()
+    # Revoked moments after login (as a logout of the Hub does): one refused login is not a
+    # loop, so the browser goes through login again.
+    assert r.status_code == 302 and "/hub/api/oauth2/authorize" in r.headers["Location"]
     assert svc.auth.cookie_name not in {c.name for c in b.cookies}
+    assert b.get(svc.page()).json()["name"] == "alice"  # and lands back, logged in
+
+
+def test_the_hub_refusing_every_new_token_is_a_loop_stopped(svc: Service) -> None:
+    """The Hub issues tokens it then refuses at once (a broken Hub or OAuth config): after
+    three failed logins in a row the service says so, instead of redirecting forever.
+    """
+    b = browser()
+    statuses = []
+    for _ in range(5):
+        log_in(svc, b)
+        token = svc.auth.read_login_cookie([login_cookie(svc, b)])
+        assert token is not None
+        svc.hub.revoke(token[0])
+        svc.auth.evict_token(token[0])
+        r = b.get(svc.page(), allow_redirects=False)
+        statuses.append(r.status_code)
+        if r.status_code == 403:
+            break
+    assert statuses == [302, 302, 403]
+    assert "loop" in r.text.lower()
 
 
 def test_logout(svc: Service) -> None:

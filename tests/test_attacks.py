@@ -543,21 +543,23 @@ def test_forwarded_host_headers_do_not_steer_the_login(
 
 
 def test_a_sealed_state_with_a_hostile_next_still_lands_locally(svc: Service) -> None:
-    """Defence in depth: the state cookie is sealed with the service's own key, but say an
-    older release (or a bug elsewhere) had sealed a hostile next URL into it. The callback
-    checks the next URL again when it reads the state, so the browser still lands locally.
+    """Defence in depth: the ``state`` parameter is sealed with the service's own key, but
+    say an older release (or a bug elsewhere) had sealed a hostile next URL into it. The
+    callback checks the next URL again when it opens the state, so the browser still lands
+    locally.
     """
     problems = []
+    purpose, name = "oauth-state-param", svc.auth.state_cookie_name
     for payload in PAYLOADS:
         jar: dict[str, str] = {}
         start = send(svc.url, b"/services/test-service/page", [("Accept", "text/html")])
         _update_jar(jar, start)
-        ((name, value),) = jar.items()
-        sealed = svc.auth.cookies.decode("oauth-state", name, value, max_age=600)
-        assert sealed is not None
-        jar[name] = svc.auth.cookies.encode("oauth-state", name, {**sealed, "n": payload})
         authz = urllib.parse.urlsplit(start.header("location") or "")
-        at_hub = send(svc.hub.url, f"{authz.path}?{authz.query}".encode())
+        query = dict(urllib.parse.parse_qsl(authz.query))
+        sealed = svc.auth.cookies.decode(purpose, name, query["state"], max_age=600)
+        assert sealed is not None
+        query["state"] = svc.auth.cookies.encode(purpose, name, {**sealed, "n": payload})
+        at_hub = send(svc.hub.url, f"{authz.path}?{urllib.parse.urlencode(query)}".encode())
         back = urllib.parse.urlsplit(at_hub.header("location") or "")
         chain = follow(svc, f"{back.path}?{back.query}".encode(), jar)
         problems += [f"[{payload!r}] {p}" for p in check_chain(svc, chain)]
@@ -898,7 +900,7 @@ def _service(adapter: str, hub: FakeHub, **settings: Any) -> Iterator[Service]:
         auth.close()
 
 
-NEW_SECRET = "rotated-secret-abcdefghijklmnop"
+NEW_SECRET = "f0f5a199fa642226bbc064efc10a4a3563e87ef97aba8542f2fd785bf9b2b4ac"
 
 
 def test_cookie_under_a_retired_key(svc: Service) -> None:
@@ -992,29 +994,29 @@ def test_swapped_state_cookies_do_not_cross_browsers(svc: Service) -> None:
     """Login CSRF: the attacker starts a login in its own browser, stops before the callback,
     and gets the victim (who has a login in flight too) to open the attacker's callback URL,
     so the victim would be logged in as the attacker. It fails: the state in the URL matches
-    no state cookie of the victim; copying the attacker's state cookie value under the
-    victim's state cookie name (or the victim's under the attacker's) fails too, because the
-    cookie's name is sealed inside it. Afterwards both real logins still complete.
+    no state cookie of the victim (both carry the same cookie name, but each value is sealed
+    with its own login's id); copying the attacker's state cookie value into the victim's
+    browser with the victim's callback, or the victim's with the attacker's, fails too.
+    Afterwards both real logins still complete.
     """
     victim, attacker = browser(), browser()
     victim.get(f"{svc.hub.url}/hub/login", params={"user": "victim"}, allow_redirects=False)
     attacker.get(f"{svc.hub.url}/hub/login", params={"user": "mallory"}, allow_redirects=False)
     victim_cb, victim_state = _start_login(svc, victim, "page?who=victim")
     attacker_cb, attacker_state = _start_login(svc, attacker, "page?who=mallory")
-    assert victim_state != attacker_state
+    assert victim_state == attacker_state == svc.auth.state_cookie_name  # first logins
+    assert victim.cookies[victim_state] != attacker.cookies[attacker_state]
 
     r = victim.get(attacker_cb, allow_redirects=False, timeout=TIMEOUT)
     assert r.status_code == 403
     swaps = [
-        # the attacker's state cookie value, renamed for the victim's login and for its own
-        {victim_state: attacker.cookies[attacker_state]},
-        {attacker_state: victim.cookies[victim_state]},
+        ({victim_state: attacker.cookies[attacker_state]}, victim_cb),
+        ({attacker_state: victim.cookies[victim_state]}, attacker_cb),
     ]
-    for jar in swaps:
-        for cb in (victim_cb, attacker_cb):
-            r = requests.get(cb, cookies=jar, allow_redirects=False, timeout=TIMEOUT)
-            assert r.status_code == 403, (jar.keys(), r.text)
-            assert svc.auth.cookie_name not in r.headers.get("Set-Cookie", "")
+    for jar, cb in swaps:
+        r = requests.get(cb, cookies=jar, allow_redirects=False, timeout=TIMEOUT)
+        assert r.status_code == 403, (jar.keys(), r.text)
+        assert svc.auth.cookie_name not in r.headers.get("Set-Cookie", "")
     assert svc.auth.cookie_name not in {c.name for c in victim.cookies}
 
     r = victim.get(victim_cb, timeout=TIMEOUT)
@@ -1051,7 +1053,8 @@ def test_consumed_code_replayed_with_its_state_cookie(svc: Service) -> None:
     assert svc.hub.count("/hub/api/oauth2/token") == exchanges
     # The victim replaying its own callback is already logged in: sent on, nothing else.
     r = victim.get(callback, allow_redirects=False, timeout=TIMEOUT)
-    assert r.status_code == 302 and r.headers["Location"] == PREFIX
+    assert r.status_code == 302 and r.headers["Location"] == PREFIX + "page"
+    assert svc.hub.count("/hub/api/oauth2/token") == exchanges
 
 
 def _reseal_state(svc: Service, b: requests.Session, name: str, issued: float) -> None:

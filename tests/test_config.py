@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from hubauth import ConfigError, HubAuth
+from hubauth import ConfigError, HubAuth, HubOAuth
 from hubauth.config import SETTINGS, load_config
 
 from .conftest import TOKEN
 
 ENV = {"JUPYTERHUB_API_TOKEN": TOKEN}
+SECRET_A = "a93209cdf48ef66af3ad277cd26a8e357510d3fe474a7b68c7cd102ac847e0be"
+SECRET_B = "1360f8b4bcf2ef2f1c4359703cc1a62a3fe57a5a34a710a2ea5007c87d8c21d5"
 
 
 def test_defaults_match_jupyterhub() -> None:
@@ -53,7 +55,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "JUPYTERHUB_COOKIE_HOST_PREFIX_ENABLED": "1",
         "JUPYTERHUB_ALLOW_TOKEN_IN_URL": "true",
         "JUPYTERHUB_ALLOW_WEBSOCKET_COOKIE_AUTH": "0",
-        "HUBAUTH_COOKIE_SECRET": "a" * 32 + "," + "b" * 32,
+        "HUBAUTH_COOKIE_SECRET": SECRET_A + "," + SECRET_B,
     }
     cfg = load_config(env)
     assert cfg.api_url == "http://hub:8081/prefix/hub/api"
@@ -73,7 +75,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert cfg.cookie_host_prefix_enabled is True
     assert cfg.allow_token_in_url is True
     assert cfg.allow_websocket_cookie_auth is False
-    assert cfg.cookie_secret == ("a" * 32, "b" * 32)
+    assert cfg.cookie_secret == (SECRET_A, SECRET_B)
 
 
 def test_documented_settings_cover_the_config() -> None:
@@ -119,14 +121,33 @@ def test_unknown_keyword_is_named() -> None:
         HubAuth(environ=ENV, api_ulr="http://x")
 
 
-def test_settings_are_read_only_with_advice() -> None:
+def test_assigned_settings_take_effect_or_fail_at_once() -> None:
+    """JupyterHub services assign settings after construction (``hub_auth.api_url = ...``):
+    the value is validated like the environment's and used from then on, never ignored.
+    """
     auth = HubAuth(environ=ENV)
-    with pytest.raises(AttributeError, match="pass api_url="):
-        auth.api_url = "http://other"  # type: ignore[misc]
+    auth.api_url = "http://other:8081/hub/api"
+    assert auth.api_url == "http://other:8081/hub/api"
+    assert auth._sync.config.api_url == "http://other:8081/hub/api"  # the driver follows
+    auth.cache_max_age = 5
+    assert auth.cache.max_age == 5
+    auth.cookie_cache_max_age = 7  # the older JupyterHub spelling
+    assert (auth.cache_max_age, auth.cache.max_age) == (7, 7)
+    with pytest.raises(ConfigError, match="JUPYTERHUB_API_URL"):
+        auth.api_url = "not a url"
+    assert auth.api_url == "http://other:8081/hub/api"  # a refused value changes nothing
+
+
+def test_derived_oauth_urls_refuse_assignment_with_advice() -> None:
+    auth = HubOAuth(environ=dict(ENV, JUPYTERHUB_SERVICE_NAME="svc"), base_url="/services/svc/")
+    with pytest.raises(AttributeError, match="hub_host"):
+        auth.oauth_authorization_url = "https://elsewhere/authorize"
+    with pytest.raises(AttributeError, match="api_url"):
+        auth.oauth_token_url = "https://elsewhere/token"
 
 
 def test_repr_hides_secrets() -> None:
-    secret = "c" * 40
+    secret = SECRET_B
     auth = HubAuth(environ=dict(ENV, HUBAUTH_COOKIE_SECRET=secret))
     assert TOKEN not in repr(auth)
     assert TOKEN not in repr(auth.config)
@@ -173,6 +194,8 @@ def test_repr_hides_secrets() -> None:
         (dict(ENV, JUPYTERHUB_SSL_CLIENT_CA="/nonexistent-ca.pem"), "JUPYTERHUB_SSL_CLIENT_CA"),
         (dict(ENV, JUPYTERHUB_CLIENT_ID="bad id"), "JUPYTERHUB_CLIENT_ID"),
         (dict(ENV, HUBAUTH_COOKIE_SECRET="short"), "HUBAUTH_COOKIE_SECRET"),
+        (dict(ENV, HUBAUTH_COOKIE_SECRET="passwordpassword"), "HUBAUTH_COOKIE_SECRET"),
+        (dict(ENV, HUBAUTH_COOKIE_SECRET="0123456789abcdef" * 4), "HUBAUTH_COOKIE_SECRET"),
         (dict(ENV, HUBAUTH_COOKIE_SECRET_FILE="/nonexistent/secret"), "HUBAUTH_COOKIE_SECRET"),
     ],
 )
@@ -218,9 +241,9 @@ def test_client_ca_alone_is_accepted(tmp_path: Path) -> None:
 
 def test_secret_file_is_read_and_rotates(tmp_path: Path) -> None:
     f = tmp_path / "secret"
-    f.write_text("new" * 8 + ",\n" + "old" * 8 + "\n")
+    f.write_text(SECRET_A + ",\n" + SECRET_B + "\n")
     cfg = load_config(dict(ENV, HUBAUTH_COOKIE_SECRET_FILE=str(f)))
-    assert cfg.cookie_secret == ("new" * 8, "old" * 8)
+    assert cfg.cookie_secret == (SECRET_A, SECRET_B)
 
 
 def test_oauth_needs_a_redirect_uri_the_hub_accepts() -> None:
@@ -240,7 +263,7 @@ def test_oauth_needs_a_client_id() -> None:
 
 def test_hub_login_url() -> None:
     auth = HubAuth(environ=dict(ENV, JUPYTERHUB_BASE_URL="/jh/", JUPYTERHUB_HOST="https://h.org"))
-    assert auth.login_url == "https://h.org/jh/hub/login"
+    assert auth.login_url == ""  # as JupyterHub: token-only auth logs no browser in
     assert HubAuth(environ=ENV, login_url="/custom").login_url == "/custom"
 
 

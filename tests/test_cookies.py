@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hubauth._seal import _derive_key
 from hubauth.config import load_config
 from hubauth.cookies import (
     CLOCK_SKEW,
@@ -21,7 +22,6 @@ from hubauth.cookies import (
     MAX_HEADER_SIZE,
     MAX_VALUE_SIZE,
     CookieCodec,
-    _derive_key,
     cookie_attributes,
     cookie_values,
     format_clear_cookie,
@@ -31,8 +31,8 @@ from hubauth.cookies import (
 )
 from hubauth.errors import ConfigError
 
-SECRET_A = "a" * 16 + "-first-secret-0123456789"
-SECRET_B = "b" * 16 + "-second-secret-0123456789"
+SECRET_A = "826d02cb335c1d0ade206c83ec0f1d8c19192b55e12e67b123988166778516ff"
+SECRET_B = "06dcd3d4e603a4b989ff8e5c24311ad173e40a33f0e4083ec14dcb094fee0d5b"
 NAME = "service-whoami"
 STATE_NAME = "service-whoami-oauth-state"
 PAYLOAD = {"token": "hub-access-token-0123456789abcdef"}

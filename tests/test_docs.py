@@ -35,7 +35,7 @@ SOURCE = Path(hubauth.__file__).resolve().parent
 CODE = re.compile(r"(?<![}`])`([^`]+)`")
 DOTTED = re.compile(r"hubauth(\.\w+)*")
 TOKEN = "docs-test-token-0123456789"
-SECRET = "docs-test-secret-0123456789"
+SECRET = "51d9851d2fd66a42b7d68a718c6669309bf323ee24197e7c2d0cd0b6a490f96a"
 
 
 def _page(name: str) -> str:

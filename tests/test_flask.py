@@ -9,7 +9,7 @@ from hubauth import ConfigError, HubOAuth
 from hubauth.flask import FlaskHubAuth, hub_authenticated
 from hubauth.testing import FakeHub
 
-SECRET = "flask-suite-secret-0123456789"
+SECRET = "a93209cdf48ef66af3ad277cd26a8e357510d3fe474a7b68c7cd102ac847e0be"
 
 
 def make_app() -> Flask:

@@ -33,7 +33,7 @@ from .conftest import TOKEN
 ALICE = {"kind": "user", "name": "alice", "groups": [], "scopes": ["access:services!service=svc"]}
 MALLORY = {"kind": "user", "name": "mallory", "groups": [], "scopes": ["read:users:name"]}
 TOKENS = {"alice-token": ALICE, "mallory-token": MALLORY}
-SECRET = "s" * 32
+SECRET = "d9e3c365ad95ee40d7b2a1aadf3d118b8c10c47ff44576af561df5d22c5ef674"
 
 
 class Clock:
@@ -406,14 +406,39 @@ def test_code_refused_is_400_and_hub_down_is_503() -> None:
 
 
 def test_callback_when_already_logged_in_just_redirects() -> None:
+    """A doubled callback (double click, or another tab finished first and cleared the
+    state cookies) lands on its own page without a new token, once the Hub confirms the
+    browser's login.
+    """
     auth = oauth()
     state, jar = login(auth)
     done = finish(auth, state, jar)
     login_cookie = (auth.cookie_name, cookie_jar(done)[auth.cookie_name])
     steps: list[Any] = []
     again = finish(auth, state, [login_cookie], log=steps)  # replay: state cookie is gone
-    assert again.status == 302 and again.location == "/services/svc/"
-    assert steps == []  # the code is not exchanged twice
+    assert again.status == 302 and again.location == "/services/svc/page?x=1"
+    assert [type(s) for s in steps] == [LookupUser]  # the code is not exchanged twice
+
+
+def test_doubled_callback_with_a_login_the_hub_refuses_is_403() -> None:
+    auth = oauth()
+    state, jar = login(auth)
+    login_cookie = (auth.cookie_name, cookie_jar(finish(auth, state, jar))[auth.cookie_name])
+    again = finish(auth, state, [login_cookie], tokens={})  # the Hub forgot the token
+    assert again.status == 403
+
+
+def test_callback_with_its_state_cookie_exchanges_even_when_logged_in() -> None:
+    """A login the browser started is finished with its own code, whatever login cookie is
+    there already (it may have been planted: see the attack suite).
+    """
+    auth = oauth()
+    old = logged_in_cookie(auth)
+    state, jar = login(auth, "/services/svc/next")
+    steps: list[Any] = []
+    d = finish(auth, state, old + jar, log=steps)
+    assert ExchangeCode in [type(s) for s in steps]
+    assert d.location == "/services/svc/next" and cookie_jar(d)[auth.cookie_name]
 
 
 def test_stale_cookie_is_cleared_and_the_browser_logs_in_again() -> None:
@@ -427,13 +452,43 @@ def test_stale_cookie_is_cleared_and_the_browser_logs_in_again() -> None:
     assert cookie_jar(d)[auth.cookie_name] == ""
 
 
-def test_revoked_token_just_after_login_stops_the_loop() -> None:
+def test_logging_out_of_the_hub_and_coming_back_at_once_logs_in_again() -> None:
+    """Issue 10: a user who logs out of the Hub and returns within seconds is sent through
+    login, not told "Login loop stopped" (one refused login cookie is not a loop).
+    """
     auth = oauth()
-    state, jar = login(auth)
-    value = cookie_jar(finish(auth, state, jar))[auth.cookie_name]
-    d = drive(authenticate(auth, view(cookies=[(auth.cookie_name, value)])), tokens={})
-    assert (d.status, d.location) == (403, "")
+    jar = logged_in_cookie(auth)  # issued just now
+    d = drive(authenticate(auth, view(cookies=jar)), tokens={})  # the Hub revoked it
+    assert d.kind == "login" and d.status == 302
+    assert cookie_jar(d)[auth.cookie_name] == ""
+
+
+def test_the_hub_refusing_every_fresh_token_is_a_loop_stopped_after_three() -> None:
+    """A real loop: the Hub issues a token, then refuses it at once, again and again. The
+    count of failed logins travels in the state and the login cookie; the third is stopped.
+    """
+    auth = oauth()
+    jar: list[tuple[str, str]] = []
+    outcomes = []
+    for _ in range(4):
+        d = drive(authenticate(auth, view(cookies=jar)), tokens={})
+        outcomes.append(d.status)
+        if d.kind != "login":
+            break
+        state = urllib.parse.parse_qs(urllib.parse.urlsplit(d.location).query)["state"][0]
+        done = finish(auth, state, list(cookie_jar(d).items()))
+        jar = [(auth.cookie_name, cookie_jar(done)[auth.cookie_name])]
+    assert outcomes == [302, 302, 302, 403]
     assert "loop" in d.message.lower()
+
+
+def test_a_login_that_works_resets_the_failure_count() -> None:
+    auth = oauth()
+    value = auth.login_cookie("alice-token", secure=False, failures=2).split(";")[0].split("=", 1)
+    d = drive(authenticate(auth, view(cookies=[(value[0], value[1])])))
+    assert d.allowed
+    fresh = cookie_jar(d)[auth.cookie_name]  # re-issued without the count
+    assert auth.read_login_cookies([fresh])[0].failures == 0
 
 
 def test_tampered_cookie_is_cleared_and_sent_to_login() -> None:
@@ -497,12 +552,64 @@ def test_cookie_authenticated_unsafe_methods_need_same_origin(
             assert d.status == 403 and "Cross-site" in d.message
 
 
-def test_xsrf_checked_by_the_framework_counts() -> None:
+def xsrf_for(auth: HubOAuth, jar: list[tuple[str, str]], session: str = "") -> str:
+    found = auth.read_login_cookie([v for n, v in jar if n == auth.cookie_name])
+    assert found is not None
+    return auth.xsrf_token_for(found[0], session)
+
+
+def test_an_xsrf_token_of_this_login_counts() -> None:
     auth = oauth()
-    d = drive(
-        authenticate(auth, view(method="POST", cookies=logged_in_cookie(auth), xsrf_valid=True))
-    )
+    jar = logged_in_cookie(auth)
+    d = drive(authenticate(auth, view(method="POST", cookies=jar, xsrf_token=xsrf_for(auth, jar))))
     assert d.allowed
+
+
+@pytest.mark.parametrize(
+    "which", ["anonymous", "another login", "another session", "forged", "empty"]
+)
+def test_xsrf_tokens_not_of_this_login_do_not_count(which: str) -> None:
+    """A token planted from a sibling site (or made for someone else) proves nothing."""
+    auth = oauth()
+    jar = [*logged_in_cookie(auth), ("jupyterhub-session-id", "s1")]
+    token = {
+        "anonymous": auth.xsrf_token_for("", "s1"),
+        "another login": auth.xsrf_token_for("mallory-token", "s1"),
+        "another session": xsrf_for(auth, jar, "s2"),
+        "forged": "A" * 43,
+        "empty": "",
+    }[which]
+    d = drive(authenticate(auth, view(method="POST", cookies=jar, xsrf_token=token)))
+    assert not d.allowed and d.status == 403 and "Cross-site" in d.message
+
+
+@pytest.mark.parametrize("site", ["same-site", "cross-site"])
+def test_a_foreign_sec_fetch_site_outweighs_a_valid_xsrf_token(site: str) -> None:
+    """Issue 11.1: whatever the XSRF check says, the browser saying another site sent the
+    request (a sibling subdomain is same-site) refuses it.
+    """
+    auth = oauth()
+    jar = logged_in_cookie(auth)
+    headers = {"sec-fetch-site": site}
+    d = drive(
+        authenticate(
+            auth, view(method="POST", headers=headers, cookies=jar, xsrf_token=xsrf_for(auth, jar))
+        )
+    )
+    assert not d.allowed and d.status == 403
+
+
+def test_an_app_that_requires_xsrf_tokens_gets_them_required() -> None:
+    """Tornado apps with xsrf_cookies: same-origin evidence alone is not enough."""
+    auth = oauth()
+    jar = logged_in_cookie(auth)
+    same = {"sec-fetch-site": "same-origin"}
+    plain = view(method="POST", headers=same, cookies=jar, xsrf_required=True)
+    assert drive(authenticate(auth, plain)).status == 403
+    ok = view(
+        method="POST", headers=same, cookies=jar, xsrf_required=True, xsrf_token=xsrf_for(auth, jar)
+    )
+    assert drive(authenticate(auth, ok)).allowed
 
 
 def test_token_authenticated_post_needs_no_origin() -> None:

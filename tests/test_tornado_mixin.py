@@ -12,7 +12,7 @@ from tornado.httpclient import HTTPRequest
 from tornado.web import Application, RequestHandler, authenticated
 from tornado.websocket import WebSocketHandler, websocket_connect
 
-from hubauth import HubAuth
+from hubauth import HubAuth, UserNotAllowed
 from hubauth.testing import FakeHub
 from hubauth.tornado import HubAuthenticated, HubOAuthCallbackHandler, HubOAuthenticated
 
@@ -229,23 +229,56 @@ def test_subclass_awaiting_super_prepare_on_hits_and_misses(fake_hub: FakeHub) -
 
 
 class _WhoAmI(HubAuthenticated, RequestHandler):
-    hub_scopes = ("read:users:name",)
+    hub_scopes: Any = ("read:users:name",)
 
     @authenticated
     def get(self) -> None:
-        self.write({"name": self.current_user["name"]})
+        self.write({"name": self.current_user["name"], "cached": self._hub_auth_user_cache["name"]})
 
 
 class UsersListed(_WhoAmI):
+    hub_users = ("alice",)  # with hub_scopes set, JupyterHub ignores this
+
+
+class EmptyLists(_WhoAmI):
+    hub_users: Any = ()  # "nobody" reads as "not configured" under JupyterHub: ignored
+    hub_groups: Any = frozenset()
+
+
+class _PreScopes(_WhoAmI):
+    hub_scopes = None  # the pre-2.0 allow-lists decide
+
+
+class UsersOnly(_PreScopes):
     hub_users = ("alice",)
 
 
-class GroupsListed(_WhoAmI):
+class GroupsOnly(_PreScopes):
     hub_groups = ("staff",)
 
 
-class ServicesListed(_WhoAmI):
+class ServicesOnly(_PreScopes):
     hub_services = ("cron",)
+
+
+class AdminsOnly(_PreScopes):
+    allow_admin = True
+
+
+class Everyone(_PreScopes):
+    """No scopes and no allow-lists: allow_all, everyone the Hub knows."""
+
+
+class EmptyPreScopes(_PreScopes):
+    hub_users: Any = ()  # no scopes and an empty list: nobody, as in JupyterHub
+
+
+class ScopesProperty(_WhoAmI):
+    """Subclasses override hub_scopes as a property too (JupyterHub's is one)."""
+
+    @property
+    def hub_scopes(self) -> Any:
+        return {"read:groups"}
 
 
 class NoMallory(_WhoAmI):
@@ -257,18 +290,26 @@ class NoMallory(_WhoAmI):
         return super().check_hub_user(model)
 
 
+class LetsEveInAnyway(_WhoAmI):
+    """An override decides alone, scopes included (JupyterHub calls only the hook)."""
+
+    def check_hub_user(self, model: dict[str, Any]) -> dict[str, Any] | None:
+        return model if model.get("name") == "eve" else super().check_hub_user(model)
+
+
 class DirectCheck(_WhoAmI):
-    """Calls the hook on a model of its own: the default checks that model's scopes."""
+    """Calls the hook on a model of its own: the default checks that model's scopes and
+    raises UserNotAllowed (JupyterHub's public exception) when they are missing.
+    """
 
     def get(self) -> None:
         unscoped = {"kind": "user", "name": "eve", "scopes": []}
         scoped = {"kind": "user", "name": "eve", "scopes": ["read:users:name"]}
-        self.write(
-            {
-                "unscoped": self.check_hub_user(unscoped) is not None,
-                "scoped": self.check_hub_user(scoped) is not None,
-            }
-        )
+        try:
+            self.check_hub_user(unscoped)
+        except UserNotAllowed as e:
+            refused = {"name": e.model["name"], "scopes": e.scopes}
+        self.write({"unscoped": refused, "scoped": self.check_hub_user(scoped) is not None})
 
 
 @pytest.fixture
@@ -277,9 +318,16 @@ def listed(fake_hub: FakeHub) -> Iterator[tuple[str, FakeHub]]:
     auth = make_auth(fake_hub, f"http://127.0.0.1:{port}")
     routes: list[Any] = [
         ("/users", UsersListed),
-        ("/groups", GroupsListed),
-        ("/services", ServicesListed),
+        ("/empty", EmptyLists),
+        ("/usersonly", UsersOnly),
+        ("/groupsonly", GroupsOnly),
+        ("/servicesonly", ServicesOnly),
+        ("/admins", AdminsOnly),
+        ("/everyone", Everyone),
+        ("/emptyprescopes", EmptyPreScopes),
+        ("/scopesproperty", ScopesProperty),
         ("/nomallory", NoMallory),
+        ("/eve", LetsEveInAnyway),
         ("/direct", DirectCheck),
     ]
     app = Application(routes, hub_auth=auth)
@@ -288,26 +336,45 @@ def listed(fake_hub: FakeHub) -> Iterator[tuple[str, FakeHub]]:
     auth.close()
 
 
+@pytest.mark.filterwarnings("ignore:hub_scopes is empty:DeprecationWarning")
 @pytest.mark.parametrize(
     ("path", "caller", "status"),
     [
+        # hub_scopes set: only scopes decide, the allow-lists are not consulted
         ("users", "alice", 200),
-        ("users", "bob", 403),
-        ("users", "cron", 403),  # a service is never let in by hub_users
-        ("groups", "alice", 200),  # in staff
-        ("groups", "bob", 403),
-        ("services", "cron", 200),
-        ("services", "alice", 403),
+        ("users", "bob", 200),
+        ("users", "cron", 200),
+        ("users", "noscope", 403),
+        ("empty", "bob", 200),
+        ("empty", "noscope", 403),
+        ("scopesproperty", "alice", 403),  # has read:users:name, not read:groups
+        ("scopesproperty", "grouper", 200),
+        # no hub_scopes: the pre-2.0 allow-lists
+        ("usersonly", "alice", 200),
+        ("usersonly", "bob", 403),
+        ("usersonly", "cron", 403),  # a service passes only through hub_services
+        ("groupsonly", "alice", 200),  # in staff
+        ("groupsonly", "bob", 403),
+        ("servicesonly", "cron", 200),
+        ("servicesonly", "alice", 403),
+        ("admins", "root", 200),
+        ("admins", "alice", 403),
+        ("everyone", "noscope", 200),
+        ("everyone", "cron", 200),
+        ("emptyprescopes", "alice", 403),
+        # overrides of check_hub_user
         ("nomallory", "alice", 200),
         ("nomallory", "mallory", 403),
         ("nomallory", "noscope", 403),  # the default's scope rule still holds
+        ("eve", "eve", 200),  # no scope at all, let in by the override
+        ("eve", "noscope", 403),
     ],
 )
-def test_jupyterhub_allow_lists_and_check_hub_user_override(
+def test_who_may_pass_follows_jupyterhub_exactly(
     listed: tuple[str, FakeHub], path: str, caller: str, status: int
 ) -> None:
-    """JupyterHub's ``hub_users``/``hub_groups``/``hub_services`` and an overridden
-    ``check_hub_user`` decide, on the first request (a Hub lookup) and on cached ones alike.
+    """Issue 10: JupyterHub's rules, overrides included, on the first request (a Hub
+    lookup) and on cached ones alike.
     """
     url, hub = listed
     scope = ["read:users:name"]
@@ -316,20 +383,32 @@ def test_jupyterhub_allow_lists_and_check_hub_user_override(
     else:
         token = hub.add_user(
             caller,
-            scopes=[] if caller == "noscope" else scope,
+            scopes={"noscope": [], "eve": [], "grouper": ["read:groups"]}.get(caller, scope),
             groups=["staff"] * (caller == "alice"),
+            admin=caller == "root",
         )
     for _ in range(2):  # a lookup, then the cache
         r = requests.get(f"{url}/{path}", headers={"Authorization": f"token {token}"}, timeout=10)
         assert r.status_code == status, r.text
         if status == 200:
-            assert r.json() == {"name": caller}
+            assert r.json() == {"name": caller, "cached": caller}
         else:
             assert caller in r.json()["message"]
+
+
+def test_a_refusal_logs_who_and_which_scopes(
+    listed: tuple[str, FakeHub], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, hub = listed
+    token = hub.add_user("noscope", scopes=[])
+    r = requests.get(f"{url}/users", headers={"Authorization": f"token {token}"}, timeout=10)
+    assert r.status_code == 403
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("noscope" in line and "read:users:name" in line for line in lines), lines
 
 
 def test_check_hub_user_called_by_the_handler_checks_scopes(listed: tuple[str, FakeHub]) -> None:
     url, hub = listed
     token = hub.add_user("alice", scopes=["read:users:name"])
     r = requests.get(f"{url}/direct", headers={"Authorization": f"token {token}"}, timeout=10)
-    assert r.json() == {"unscoped": False, "scoped": True}
+    assert r.json() == {"unscoped": {"name": "eve", "scopes": ["read:users:name"]}, "scoped": True}

@@ -34,7 +34,9 @@ def make_app() -> Flask:
 
 @pytest.fixture
 def client(fake_hub_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("HUBAUTH_COOKIE_SECRET", "a-test-secret-of-some-length")
+    monkeypatch.setenv(
+        "HUBAUTH_COOKIE_SECRET", "1360f8b4bcf2ef2f1c4359703cc1a62a3fe57a5a34a710a2ea5007c87d8c21d5"
+    )
     return make_app().test_client()
 
 

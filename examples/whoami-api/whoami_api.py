@@ -2,7 +2,8 @@
 
 Run by the Hub as a managed service (see jupyterhub_config.py); call it with
 ``curl -H "Authorization: token $TOKEN" http://127.0.0.1:8000/services/whoami-api/``.
-Without a valid token it answers 401 (it never sends anyone to a login page).
+Without a valid token it answers 403, as JupyterHub's token-only mixin does (it never sends
+anyone to a login page it could not complete).
 """
 
 from __future__ import annotations

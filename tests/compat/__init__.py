@@ -1,0 +1,1 @@
+"""Compatibility with jupyterhub.services.auth, checked by JupyterHub's own tests."""
