@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import secrets
 import socket
 import threading
 import time
@@ -26,7 +27,7 @@ from hubauth.testing import FakeHub
 from .proxy_apps import Running, free_port, proxy_options, running_proxy
 
 PREFIX = "/services/app/"
-SECRET = "proxy-suite-secret-0123456789"
+SECRET = secrets.token_hex(32)
 
 
 def make_auth(hub: FakeHub, port: int) -> HubOAuth:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -111,7 +112,7 @@ def start(fake_hub: FakeHub, tmp_path: Path) -> Iterator[Any]:
 
     def go(*args: str, env: dict[str, str] | None = None) -> Proxy:
         base = fake_hub.service_env("app")
-        base["HUBAUTH_COOKIE_SECRET"] = "cli-test-secret-0123456789"
+        base["HUBAUTH_COOKIE_SECRET"] = secrets.token_hex(32)
         proxy = Proxy(list(args), {**base, **(env or {})}, tmp_path / f"proxy{len(procs)}.log")
         procs.append(proxy)
         return proxy

@@ -4,6 +4,7 @@ Only members of the group ``dashboards`` may open it (``--group``); the app lear
 they are from ``X-Forwarded-User``. Open http://127.0.0.1:8000/services/dashboard/dashboard
 """
 
+import secrets
 import sys
 from pathlib import Path
 
@@ -25,8 +26,8 @@ c.JupyterHub.services = [
         "name": "dashboard",
         "url": "http://127.0.0.1:10201",
         "command": [sys.executable, "-m", "hubauth.proxy", "--group", "dashboards", "--", *bokeh],
-        # Keep logins across restarts of the service (else a random key per start).
-        "environment": {"HUBAUTH_COOKIE_SECRET": "change-me-to-a-long-random-secret"},
+        # Logins survive restarts of the service (a fixed one: openssl rand -hex 32).
+        "environment": {"HUBAUTH_COOKIE_SECRET": secrets.token_hex(32)},
     }
 ]
 c.JupyterHub.load_groups = {"dashboards": {"users": ["ada", "grace"]}}

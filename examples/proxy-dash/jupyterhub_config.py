@@ -3,6 +3,7 @@
 Open http://127.0.0.1:8000/services/dash/
 """
 
+import secrets
 import sys
 from pathlib import Path
 
@@ -27,7 +28,7 @@ c.JupyterHub.services = [
             str(HERE / "app.py"),
             "{port}",
         ],
-        "environment": {"HUBAUTH_COOKIE_SECRET": "change-me-to-a-long-random-secret"},
+        "environment": {"HUBAUTH_COOKIE_SECRET": secrets.token_hex(32)},
     }
 ]
 c.JupyterHub.load_groups = {"analysts": {"users": ["ada"]}}

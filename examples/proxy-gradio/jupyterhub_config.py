@@ -3,6 +3,7 @@
 Open http://127.0.0.1:8000/services/gradio/
 """
 
+import secrets
 import sys
 from pathlib import Path
 
@@ -28,7 +29,7 @@ c.JupyterHub.services = [
             "{port}",
         ],
         "environment": {
-            "HUBAUTH_COOKIE_SECRET": "change-me-to-a-long-random-secret",
+            "HUBAUTH_COOKIE_SECRET": secrets.token_hex(32),
             "GRADIO_ANALYTICS_ENABLED": "False",
         },
     }

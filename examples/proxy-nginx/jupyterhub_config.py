@@ -3,6 +3,7 @@
 ``jupyterhub -f jupyterhub_config.py`` after nginx runs with hubauth-forward-auth.conf.
 """
 
+import secrets
 import sys
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821
@@ -15,7 +16,7 @@ c.JupyterHub.services = [
         "name": "app",
         "url": "http://127.0.0.1:8000",  # nginx; the Hub's proxy routes /services/app/ there
         "command": [sys.executable, "-m", "hubauth.proxy", "--forward-auth", "--port", "9100"],
-        "environment": {"HUBAUTH_COOKIE_SECRET": "change-me-to-a-long-random-secret"},
+        "environment": {"HUBAUTH_COOKIE_SECRET": secrets.token_hex(32)},
     }
 ]
 c.JupyterHub.load_roles = [

@@ -3,6 +3,7 @@
 ``jupyterhub -f jupyterhub_config.py``, log in, and the Hub starts your server at /user/<you>/.
 """
 
+import secrets
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allow_all = True
 c.JupyterHub.spawner_class = "simple"  # no system users needed for the demo
 c.Spawner.cmd = [sys.executable, "-m", "hubauth.proxy", "--", *streamlit]
-c.Spawner.environment = {"HUBAUTH_COOKIE_SECRET": "change-me-to-a-long-random-secret"}
+c.Spawner.environment = {"HUBAUTH_COOKIE_SECRET": secrets.token_hex(32)}
 # As a service instead:
 # c.JupyterHub.services = [{"name": "streamlit", "url": "http://127.0.0.1:10204",
 #                           "command": [sys.executable, "-m", "hubauth.proxy", "--", *streamlit]}]

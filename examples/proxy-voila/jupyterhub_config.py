@@ -3,6 +3,7 @@
 Open http://127.0.0.1:8000/services/voila/
 """
 
+import secrets
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ c.JupyterHub.services = [
         "name": "voila",
         "url": "http://127.0.0.1:10206",
         "command": [sys.executable, "-m", "hubauth.proxy", "--ready-timeout", "120", "--", *voila],
-        "environment": {"HUBAUTH_COOKIE_SECRET": "change-me-to-a-long-random-secret"},
+        "environment": {"HUBAUTH_COOKIE_SECRET": secrets.token_hex(32)},
     }
 ]
 c.JupyterHub.load_roles = [
