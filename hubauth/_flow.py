@@ -25,7 +25,6 @@ from ._decisions import (
     needs_slash,
     redirect_with_slash,
     same_origin,
-    site_is_foreign,
     to_login,
 )
 from ._steps import ExchangeCode, Flow, LookupUser, Step, advance, run_async, run_sync
@@ -200,8 +199,6 @@ def _login_cookie(
     """
     session_id = view.cookie(SESSION_COOKIE)
     if view.unsafe:
-        if site_is_foreign(view):
-            return cross_site_refusal(view)
         found = [c for c in found if same_origin(auth, view, c.token, session_id)]
         if not found:
             return cross_site_refusal(view)

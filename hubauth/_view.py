@@ -156,14 +156,19 @@ def redact_uri(uri: str) -> str:
     return f"{path}?{'&'.join(parts)}"
 
 
-_CREDENTIAL = re.compile(r"(?i)\b(token|bearer)(\s+|=)[^\s&'\"]+")
+_CREDENTIAL = re.compile(
+    r"(?i)(?:\b(token|bearer)(\s+|=)|(?<=[?&;])(code|state|_xsrf|access_token)(=))[^\s&'\";]+"
+)
 
 
 def redact_text(text: str) -> str:
-    """``text`` with anything that looks like ``token <t>``, ``bearer <t>`` or ``token=<t>``
-    replaced: for log lines written by code that is not hubauth's (Tornado's HTTP parser).
+    """``text`` with anything that looks like ``token <t>``, ``bearer <t>``, ``token=<t>``
+    or a query's ``code=``/``state=``/``_xsrf=`` value replaced: for log lines written by
+    code that is not hubauth's (Tornado's HTTP parser, its uncaught-exception lines).
     """
-    return _CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}[secret]", text)
+    return _CREDENTIAL.sub(
+        lambda m: f"{m.group(1) or m.group(3)}{m.group(2) or m.group(4)}[secret]", text
+    )
 
 
 _EMPTY_FIRST_SEGMENT = re.compile(r"/[ ]*[/\\]")

@@ -278,6 +278,7 @@ def send(
     *,
     method: bytes = b"GET",
     host: bytes | None = None,
+    body: bytes = b"",
 ) -> Answer:
     """``method target HTTP/1.1`` sent as given, byte for byte (http.client and requests
     would refuse or re-encode most payloads). ``status`` 0: no HTTP/1.x answer came back.
@@ -289,8 +290,10 @@ def send(
         b"Connection: close",
         *(f"{k}: {v}".encode("latin-1") for k, v in headers),
     ]
+    if body or method not in (b"GET", b"HEAD"):
+        lines.append(b"Content-Length: %d" % len(body))
     with socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT) as s:
-        s.sendall(b"\r\n".join(lines) + b"\r\n\r\n")
+        s.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
         recorder = _Recorder(s)
         response = http.client.HTTPResponse(recorder)  # type: ignore[arg-type]
         try:
