@@ -12,6 +12,7 @@ import hashlib
 import json
 import secrets
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -596,3 +597,73 @@ def test_concurrent_requests(proxy: Running, fake_hub: FakeHub) -> None:
     for t in threads:
         t.join(60)
     assert codes == [200] * 80
+
+
+# ---------------------------------------------------------------- what the app sends back
+
+
+class _Canned(socketserver.BaseRequestHandler):
+    answer = b""
+
+    def handle(self) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.request.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        self.request.sendall(self.answer)
+
+
+@pytest.fixture
+def canned(make_proxy: Any) -> Iterator[Any]:
+    """``canned(raw bytes)``: a proxy in front of an 'app' that answers exactly that."""
+    servers: list[socketserver.TCPServer] = []
+
+    def make(answer: bytes) -> Running:
+        handler = type("Handler", (_Canned,), {"answer": answer})
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return make_proxy(upstream=f"http://127.0.0.1:{server.server_address[1]}")
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_app_answer_with_conflicting_framing_is_a_502(canned: Any, fake_hub: FakeHub) -> None:
+    """Response smuggling from the app's side: both framings at once is not passed on."""
+    proxy = canned(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\nHTTP/1.1 200 OK\r\nX-Smuggled: 1\r\n\r\n"
+    )
+    r = call(proxy, fake_hub.add_user("alice"))
+    assert r.status_code == 502 and "X-Smuggled" not in r.headers
+
+
+def test_hop_by_hop_response_headers_stop_at_the_proxy(canned: Any, fake_hub: FakeHub) -> None:
+    proxy = canned(
+        b"HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\n"
+        b"Proxy-Authenticate: Basic\r\nX-End: kept\r\nContent-Length: 2\r\n\r\nok"
+    )
+    r = call(proxy, fake_hub.add_user("alice"))
+    assert r.status_code == 200 and r.content == b"ok"
+    for name in ("X-Secret", "Keep-Alive", "Proxy-Authenticate"):
+        assert name not in r.headers
+    assert r.headers["X-End"] == "kept"
+
+
+def test_an_answer_without_a_length_is_passed_on_whole(canned: Any, fake_hub: FakeHub) -> None:
+    proxy = canned(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"y" * 100_000)
+    r = call(proxy, fake_hub.add_user("alice"))
+    assert r.status_code == 200 and r.content == b"y" * 100_000
+
+
+def test_a_header_the_client_could_not_parse_is_dropped(canned: Any, fake_hub: FakeHub) -> None:
+    proxy = canned(b"HTTP/1.1 200 OK\r\nX-Bad: a\x01b\r\nX-Good: g\r\nContent-Length: 2\r\n\r\nok")
+    r = call(proxy, fake_hub.add_user("alice"))
+    assert r.status_code in (200, 502)  # either dropped, or the whole answer refused
+    assert "X-Bad" not in r.headers and "Traceback" not in r.text

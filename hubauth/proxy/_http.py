@@ -85,6 +85,7 @@ class _ToClient(ResponseDelegate):
         super().__init__()
         self.handler = handler
         self.client_gone = False
+        self.flushed = False
 
     def on_headers(
         self, start_line: ResponseStartLine, headers: HTTPHeaders
@@ -123,6 +124,7 @@ class _ToClient(ResponseDelegate):
         return self._flush()
 
     async def _flush(self) -> None:
+        self.flushed = True  # the client has the status line and headers from here on
         try:
             await self.handler.flush()
         except StreamClosedError:
@@ -255,10 +257,11 @@ class ProxyHandler(RequestHandler):
         except UpstreamError as e:
             if delegate.client_gone:
                 return
-            if delegate.responded:
+            if delegate.flushed:
                 log.warning("The app's answer to %s broke off: %s", method, e)
                 _close(self)
                 return
+            self.clear()  # the app's headers were read, but nothing reached the client yet
             status = 504 if "within" in str(e) and e.phase == "headers" else 502
             log.warning("%s for %s %s: %s", status, method, app.safe(target), e)
             trouble(self, status, app.trouble_message(status))
