@@ -194,7 +194,7 @@ def test_spoofed_identity_headers_are_removed_on_public_paths(
     ],
 )
 def test_names_that_could_break_a_header_are_encoded(
-    proxy: Running, fake_hub: FakeHub, name: str, expected: str
+    proxy: Running, fake_hub: FakeHub, name: str, expected: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Attack: header injection through the forwarded identity. A Hub user name (or group)
     with a newline, non-ASCII or a comma arrives %-encoded, one header, never raw.
@@ -206,6 +206,7 @@ def test_names_that_could_break_a_header_are_encoded(
     assert h["x-forwarded-user"] == [expected]
     assert h["x-forwarded-groups"] == [f"{expected},x%2Cy"]
     assert "x-admin" not in h
+    assert "\n" not in "".join(r.getMessage() for r in caplog.records if "GET" in r.getMessage())
 
 
 def test_credentials_are_not_forwarded(proxy: Running, fake_hub: FakeHub) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from tornado.web import RequestHandler
 
 from .._flow import advance, authenticate, cached_answer, redirect_with_slash, run_async
-from .._view import Decision, RequestView
+from .._view import Decision, RequestView, log_safe
 from ..oauth import HubOAuth
 from ..tornado import view_of
 from ._options import ProxyOptions
@@ -89,7 +89,7 @@ class Gate:
         user = decision.user
         if not decision.allowed or user is None or self.member(user):
             return decision
-        log.info("%s is not in --user/--group: refused", user.get("name"))
+        log.info("%s is not in --user/--group: refused", log_safe(user.get("name")))
         return Decision(
             kind="deny",
             status=403,

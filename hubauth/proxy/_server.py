@@ -22,7 +22,7 @@ from tornado.httputil import HTTPHeaders, HTTPServerRequest
 from tornado.routing import PathMatches, Rule
 from tornado.web import Application, RequestHandler
 
-from .._view import redact_uri
+from .._view import log_safe, redact_uri
 from ..oauth import HubOAuth
 from ..tornado import HubOAuthCallbackHandler, HubOAuthLogoutHandler
 from ._activity import Activity
@@ -40,13 +40,6 @@ __all__ = ["ProxyApp", "make_application", "serve"]
 log = logging.getLogger("hubauth.proxy")
 
 _READY_POLL = (0.05, 0.1, 0.2, 0.5)
-
-
-def safe(text: str, limit: int = 300) -> str:
-    """``text`` fit for a log line: control and non-ASCII characters escaped, bounded."""
-    out = text.encode("ascii", "backslashreplace").decode()
-    out = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in out)
-    return out if len(out) <= limit else out[:limit] + "..."
 
 
 class ProxyApp:
@@ -74,7 +67,7 @@ class ProxyApp:
         self.state = "starting" if options.upstream else "up"
         self.started = time.monotonic()
 
-    safe = staticmethod(safe)
+    safe = staticmethod(log_safe)  # what came with a request, fit for a log line
 
     def touch(self) -> None:
         if self.activity is not None:
@@ -101,8 +94,8 @@ class ProxyApp:
     def summary(self, handler: RequestHandler) -> str:
         req = handler.request
         user = handler._current_user if hasattr(handler, "_current_user") else None
-        who = f" [{safe(str(user.get('name')), 80)}]" if isinstance(user, dict) else ""
-        return f"{req.method} {safe(redact_uri(req.uri or ''))} ({req.remote_ip}){who}"
+        who = f" [{log_safe(user.get('name'), 80)}]" if isinstance(user, dict) else ""
+        return f"{req.method} {log_safe(redact_uri(req.uri or ''), 300)} ({req.remote_ip}){who}"
 
     async def probe(self) -> bool:
         """Whether the app answers HTTP at its base path (any status)."""
