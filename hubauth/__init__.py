@@ -4,7 +4,7 @@ Drop-in for ``jupyterhub.services.auth``: ``HubAuth``, ``HubOAuth``, the Tornado
 (imported lazily, so token-only services never import tornado.web), Flask and WSGI adapters
 in :mod:`hubauth.flask` and :mod:`hubauth.wsgi`, and a Hub REST client (``HubAPI``,
 ``AsyncHubAPI``) for services that act on the Hub. Apps that are not written for any of
-these go behind the ``hubauth-proxy`` command (:mod:`hubauth.proxy`).
+these go behind the ``hubauth-proxy`` command (``hubauth.proxy``).
 """
 
 from __future__ import annotations
