@@ -49,12 +49,9 @@ def view_from_environ(environ: WSGIEnvironment) -> RequestView:
     }
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = str(environ["CONTENT_TYPE"])
-    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-    # PEP 3333 hands the path as latin-1 decoded bytes; recover what the client sent.
-    path = path.encode("latin-1", "replace").decode("utf-8", "replace")
     return RequestView(
         method=str(environ.get("REQUEST_METHOD", "GET")).upper(),
-        path=urllib.parse.quote(path, safe="/%:@!$&'()*+,;=-._~"),
+        path=_request_path(environ),
         query=str(environ.get("QUERY_STRING", "")),
         headers=headers,
         cookies=parse_cookie_header(headers.get("cookie", "")),
@@ -63,6 +60,22 @@ def view_from_environ(environ: WSGIEnvironment) -> RequestView:
         is_websocket=headers.get("upgrade", "").lower() == "websocket",
         xsrf_token=headers.get("x-xsrftoken") or headers.get("x-csrftoken") or "",
     )
+
+
+def _request_path(environ: WSGIEnvironment) -> str:
+    """The request's path as the client sent it (still percent-encoded), so a deep link
+    comes back exactly (``c%2Bd`` stays ``c%2Bd``): from the server's raw request URI when
+    it gives one that agrees with ``PATH_INFO``, else re-encoded from ``PATH_INFO``.
+    """
+    decoded = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    # PEP 3333 hands the path as latin-1 decoded bytes; recover what the client sent.
+    decoded = decoded.encode("latin-1", "replace").decode("utf-8", "replace")
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")  # gunicorn / werkzeug
+    if isinstance(raw, str) and raw.startswith("/"):
+        path = raw.split("?", 1)[0]
+        if urllib.parse.unquote(path) == decoded:
+            return path
+    return urllib.parse.quote(decoded, safe="/%:@!$&'()*+,;=-._~")
 
 
 def decision_response(

@@ -1,8 +1,9 @@
 """The same small service written for each adapter, served on 127.0.0.1 in a thread.
 
 Routes under the prefix ``/services/test-service/``: ``page`` (any caller with the access
-scope), ``scoped`` (needs ``read:users``), ``post`` (POST, protected), ``public`` (no auth),
-plus the adapter's ``oauth_callback`` and ``logout``. Each protected route answers
+scope), ``files/<anything>`` (the same, for deep links), ``scoped`` (needs ``read:users``),
+``post`` (POST, protected), ``public`` (no auth), plus the adapter's ``oauth_callback`` and
+``logout``. Each protected route answers
 ``{"name": ..., "kind": ...}`` of the caller.
 """
 
@@ -113,6 +114,7 @@ def tornado_app(auth: HubAuth) -> Any:
             (PREFIX + "logout", HubOAuthLogoutHandler),
             (PREFIX + "scoped", Scoped),
             (PREFIX + "post", Post),
+            (PREFIX + "files/.*", Page),
             (PREFIX.rstrip("/") + r"/?(?:page)?", Page),
         ],
         hub_auth=auth,
@@ -129,8 +131,9 @@ def flask_app(auth: HubAuth) -> Any:
 
     @app.route(PREFIX.rstrip("/"), strict_slashes=False)
     @app.route(PREFIX + "page")
+    @app.route(PREFIX + "files/<path:name>")
     @hub_authenticated
-    def page() -> Any:
+    def page(name: str = "") -> Any:
         return _me(g.hub_user, g.hub_token)
 
     @app.route(PREFIX + "scoped")
@@ -246,7 +249,8 @@ class Service:
 
 def make_auth(hub: FakeHub, origin: str, **settings: object) -> HubOAuth:
     env = hub.service_env("test-service", url=origin)
-    return HubOAuth(environ=env, hub_host=hub.url, cookie_secret=SECRET, **settings)
+    settings.setdefault("cookie_secret", SECRET)
+    return HubOAuth(environ=env, hub_host=hub.url, **settings)
 
 
 @pytest.fixture(params=ADAPTERS)
