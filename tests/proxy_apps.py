@@ -138,7 +138,8 @@ class _Misbehave(RequestHandler):
 
 class _EchoSocket(WebSocketHandler):
     """Echoes text and binary; ``close:CODE:REASON`` closes; ``ping-me`` pings the client;
-    ``pings?`` says how many pings arrived; picks the subprotocol ``chat`` if offered.
+    ``pings?`` says how many pings arrived; ``flood:N`` sends N MiB; picks the subprotocol
+    ``chat`` if offered.
     """
 
     def initialize(self, echo: EchoApp) -> None:
@@ -158,6 +159,10 @@ class _EchoSocket(WebSocketHandler):
             self.ping(b"from-app")
         elif message == "pings?":
             await self.write_message(json.dumps([p.decode() for p in self.echo.pings]))
+        elif message.startswith("flood:"):  # N binary messages of 1 MiB, as fast as it can
+            block = b"\0" * (1024 * 1024)
+            for _ in range(int(message[6:])):
+                await self.write_message(block, binary=True)
         elif message.startswith("close:"):
             _, code, reason = message.split(":", 2)
             self.close(int(code), reason)

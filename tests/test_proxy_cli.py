@@ -7,6 +7,7 @@ the exit status, and that no app process outlives it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -20,12 +21,15 @@ from typing import Any
 
 import pytest
 import requests
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
 
 from hubauth.proxy import parse_args
 from hubauth.proxy._options import ProxyOptions
 from hubauth.testing import FakeHub
 
-from .proxy_apps import free_port
+from .proxy_apps import EchoApp, echo_application, free_port
+from .services import serve_tornado
 
 PREFIX = "/services/app/"
 
@@ -241,3 +245,56 @@ def test_listen_address_from_the_hub() -> None:
     assert options.activity_url.endswith("/users/alice/activity")
     assert options.activity_interval == 60
     assert options.command[1] == options.upstream.rsplit(":", 1)[1]
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_a_websocket_client_that_reads_slowly_does_not_fill_the_proxy(
+    start: Any, fake_hub: FakeHub
+) -> None:
+    """Back-pressure on a websocket: the app sends 150 MiB as fast as it can, the client
+    reads nothing for a while. The proxy stops reading from the app instead of keeping
+    what the client has not taken: its RSS grows by far less than what was sent.
+    """
+    echo = EchoApp(port=free_port())
+    app = echo_application(echo, PREFIX)
+    with serve_tornado(lambda: app.listen(echo.port, "127.0.0.1")):
+        proxy = start("--upstream", f"http://127.0.0.1:{echo.port}")
+        while proxy.health().json()["app"] != "up":
+            time.sleep(0.05)
+        token = fake_hub.add_user("alice")
+        base = _rss_kib(proxy.proc.pid)
+        peak = base
+
+        async def go() -> int:
+            nonlocal peak
+            url = proxy.url.replace("http://", "ws://") + "ws"
+            conn = await websocket_connect(
+                HTTPRequest(url, headers={"Authorization": f"token {token}"}),
+                max_message_size=2 * 1024 * 1024,
+            )
+            await conn.read_message()  # hello
+            await conn.write_message("flood:150")
+            for _ in range(40):  # not reading: 2 s for the app to push what it can
+                peak = max(peak, _rss_kib(proxy.proc.pid))
+                await asyncio.sleep(0.05)
+            got = 0
+            for _ in range(150):
+                message = await conn.read_message()
+                assert isinstance(message, bytes)
+                got += len(message)
+                peak = max(peak, _rss_kib(proxy.proc.pid))
+            conn.close()
+            while await conn.read_message() is not None:
+                pass
+            return got
+
+        assert asyncio.run(asyncio.wait_for(go(), 120)) == 150 * 1024 * 1024
+        assert (peak - base) / 1024 < 40, (base, peak)
+        proxy.proc.send_signal(signal.SIGTERM)
+        assert proxy.wait() == 0

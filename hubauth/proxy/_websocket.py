@@ -9,14 +9,16 @@ refusal. Each direction reads its next message only once the last one was writte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import urllib.parse
-from collections.abc import Callable
+from asyncio import Future
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tornado import httpclient
 from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import (
     WebSocketClientConnection,
     WebSocketClosedError,
@@ -45,13 +47,46 @@ def is_websocket(headers: Any) -> bool:
 
 
 class _AppSide(WebSocketClientConnection):
-    """The proxy's websocket to the app; pings from the app go on to the client."""
+    """The proxy's websocket to the app. Each message from the app goes to ``deliver``
+    (whose awaitable, if any, Tornado waits for before it reads the next frame: the
+    back-pressure), pings to ``on_app_ping``, the end of the connection to ``on_app_closed``.
+    """
 
-    on_app_ping: Callable[[bytes], None] | None = None
+    deliver: Callable[[str | bytes], Awaitable[None] | None] = staticmethod(lambda m: None)
+    on_app_ping: Callable[[bytes], None] = staticmethod(lambda d: None)
+    on_app_closed: Callable[[], None] = staticmethod(lambda: None)
+
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        return self.deliver(message)
 
     def on_ping(self, data: bytes) -> None:
-        if self.on_app_ping is not None:
-            self.on_app_ping(data)
+        self.on_app_ping(data)
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self.on_app_closed()
+
+
+async def _quietly(future: Awaitable[None]) -> None:
+    """Wait for a write; a connection that closed meanwhile is told by its close callback."""
+    with contextlib.suppress(StreamClosedError, WebSocketClosedError):
+        await future
+
+
+def _retrieve(future: Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # a failure shows up as the connection closing
+
+
+def _settled(future: Future[None], stream: IOStream | None) -> Awaitable[None] | None:
+    """What to wait for before reading the next message: nothing while the message went
+    straight to the socket, the write itself while the other side is slow (its bytes queue
+    up in ``stream``), so a fast sender cannot fill the proxy's memory.
+    """
+    if stream is not None and stream.writing():
+        return _quietly(future)
+    future.add_done_callback(_retrieve)
+    return None
 
 
 class WebSocketProxy(WebSocketHandler):
@@ -60,7 +95,8 @@ class WebSocketProxy(WebSocketHandler):
     app: ProxyApp
     _upstream: _AppSide | None = None
     _token = ""
-    _pump: asyncio.Future[None] | None = None
+    _opened = False
+    _early: list[str | bytes] | None = None
 
     def initialize(self, app: ProxyApp) -> None:
         self.app = app
@@ -168,6 +204,10 @@ class WebSocketProxy(WebSocketHandler):
             max_message_size=self.max_message_size,
             subprotocols=protocols or None,
         )
+        # From the first frame on: the app may speak before the client's handshake is done.
+        conn.deliver = self._from_app
+        conn.on_app_ping = self._app_pinged
+        conn.on_app_closed = self._app_closed
         return await conn.connect_future  # type: ignore[return-value]
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
@@ -176,22 +216,33 @@ class WebSocketProxy(WebSocketHandler):
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.app.touch()
-        self._pump = asyncio.ensure_future(self._from_app())
-
-    async def _from_app(self) -> None:
+        self._opened = True
+        for message in self._early or ():
+            self._from_app(message)
+        self._early = None
         upstream = self._upstream
-        if upstream is None:
+        if upstream is not None and upstream.protocol is None:
+            self._app_closed()  # the app hung up during the handshake
+
+    def _from_app(self, message: str | bytes) -> Awaitable[None] | None:
+        if not self._opened:
+            if self._early is None:
+                self._early = []
+            self._early.append(message)
+            return None
+        self.app.touch()
+        try:
+            sent = self.write_message(message, binary=isinstance(message, bytes))
+            return _settled(sent, self.ws_connection.stream if self.ws_connection else None)
+        except WebSocketClosedError:
+            if self._upstream is not None:
+                self._upstream.close(1001, "client gone")
+            return None
+
+    def _app_closed(self) -> None:
+        upstream = self._upstream
+        if upstream is None or not self._opened or self.ws_connection is None:
             return
-        while True:
-            message = await upstream.read_message()
-            if message is None:
-                break
-            self.app.touch()
-            try:
-                await self.write_message(message, binary=isinstance(message, bytes))
-            except WebSocketClosedError:
-                upstream.close(1001, "client gone")
-                return
         code, reason = upstream.close_code, upstream.close_reason
         upstream.close()  # already closed by the app: this only lets go of it
         if code is None or code in _UNSENDABLE:
@@ -199,22 +250,24 @@ class WebSocketProxy(WebSocketHandler):
         else:
             self.close(code, reason)
 
-    async def on_message(self, message: str | bytes) -> None:
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         upstream = self._upstream
         if upstream is None:
-            return
+            return None
         self.app.touch()
         try:
-            await upstream.write_message(message, binary=isinstance(message, bytes))
+            sent = upstream.write_message(message, binary=isinstance(message, bytes))
+            return _settled(sent, upstream.protocol.stream if upstream.protocol else None)
         except WebSocketClosedError:
             self.close(1011, "the app closed the connection")
+            return None
 
     def on_ping(self, data: bytes) -> None:
         if self._upstream is not None and self._upstream.protocol is not None:
             self._upstream.ping(data)
 
     def _app_pinged(self, data: bytes) -> None:
-        if self.ws_connection is not None and not self.ws_connection.is_closing():
+        if self._opened and self.ws_connection is not None and not self.ws_connection.is_closing():
             self.ping(data)
 
     def on_close(self) -> None:
