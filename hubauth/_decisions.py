@@ -51,7 +51,8 @@ def is_secure(auth: HubAuth, view: RequestView) -> bool:
 
 def _origin(view: RequestView) -> str:
     forwarded = view.header("x-forwarded-proto").split(",")[0].strip().lower()
-    scheme = forwarded or view.scheme
+    # A websocket handshake through JupyterHub's proxy says ws/wss; its page's Origin is http(s).
+    scheme = {"ws": "http", "wss": "https"}.get(forwarded, forwarded) or view.scheme
     host = view.header("x-forwarded-host").split(",")[0].strip() or view.host
     return f"{scheme}://{host}".lower()
 

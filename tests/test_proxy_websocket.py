@@ -178,17 +178,24 @@ def test_cross_site_websocket_with_the_cookie_is_refused(proxy: Running, fake_hu
     b = browser(proxy, fake_hub)
     cookie = "; ".join(f"{c.name}={c.value}" for c in b.cookies if c.name.startswith("service-"))
 
-    async def go(origin: str, site: str) -> int:
+    async def go(origin: str, site: str = "", proto: str = "") -> int:
         headers = {"Cookie": cookie, "Origin": origin, "Sec-Fetch-Site": site}
+        headers["X-Forwarded-Proto"] = proto
         try:
-            conn = await connect(ws_url(proxy), headers)
+            conn = await connect(ws_url(proxy), {k: v for k, v in headers.items() if v})
         except HTTPClientError as e:
             return e.code
         await close(conn)
         return 101
 
     assert run(lambda: go("http://evil.example", "cross-site")) == 403
+    assert run(lambda: go("http://evil.example")) == 403
     assert run(lambda: go(proxy.url, "same-origin")) == 101
+    # Chromium sends no Sec-Fetch-Site on a websocket handshake, and JupyterHub's proxy
+    # says X-Forwarded-Proto: ws: the page's http Origin is still this origin.
+    assert run(lambda: go(proxy.url)) == 101
+    assert run(lambda: go(proxy.url, proto="ws")) == 101
+    assert run(lambda: go(proxy.url.replace("http:", "https:"), proto="ws")) == 403
 
 
 def test_app_down_or_refusing(make_proxy: Any, fake_hub: FakeHub) -> None:
