@@ -49,10 +49,13 @@ def is_secure(auth: HubAuth, view: RequestView) -> bool:
     return view.scheme == "https"
 
 
+_WEB_SCHEMES = {"ws": "http", "wss": "https"}  # proxies forward websockets as ws / wss
+
+
 def _origin(view: RequestView) -> str:
     forwarded = view.header("x-forwarded-proto").split(",")[0].strip().lower()
-    # A websocket handshake through JupyterHub's proxy says ws/wss; its page's Origin is http(s).
-    scheme = {"ws": "http", "wss": "https"}.get(forwarded, forwarded) or view.scheme
+    scheme = forwarded or view.scheme
+    scheme = _WEB_SCHEMES.get(scheme, scheme)  # an Origin is always http(s)
     host = view.header("x-forwarded-host").split(",")[0].strip() or view.host
     return f"{scheme}://{host}".lower()
 
