@@ -268,7 +268,6 @@ class HubAuthenticated(RequestHandler):
             user = allowed
         self._hub_decision = decision
         self._hub_user = user
-        self._hub_auth_user_cache = user
         if decision.kind == "refuse":
             self._hub_answer(decision, view or view_of(self))
         elif user is not None:
@@ -293,8 +292,11 @@ class HubAuthenticated(RequestHandler):
         return decision.token
 
     def get_current_user(self) -> Any:
-        """The model ``prepare()`` found (``None`` when not authenticated or not allowed);
-        also in ``self._hub_auth_user_cache``, as in JupyterHub.
+        """The model ``prepare()`` found (``None`` when not authenticated or not allowed).
+
+        Also stored as ``self._hub_auth_user_cache`` once called, and only then, as in
+        JupyterHub: services test ``hasattr(self, "_hub_auth_user_cache")`` to learn whether
+        the handler has asked who is calling (jhsingle-native-proxy does, on websockets).
         """
         if self._hub_user is _NOT_RESOLVED:
             # prepare() was overridden without super().prepare(): ask the Hub now, blocking,
@@ -302,7 +304,7 @@ class HubAuthenticated(RequestHandler):
             _warn_no_prepare(type(self))
             model = self.hub_auth.get_user(self)
             self._hub_user = self._hub_check(model) if model is not None else None
-            self._hub_auth_user_cache = self._hub_user
+        self._hub_auth_user_cache = self._hub_user
         return self._hub_user
 
     def get_login_url(self) -> str:
