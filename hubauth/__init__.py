@@ -11,12 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from .auth import HubAuth as HubAuth
+from .errors import BadRequest as BadRequest
 from .errors import ConfigError as ConfigError
+from .errors import Conflict as Conflict
 from .errors import HubAPIError as HubAPIError
 from .errors import HubAuthError as HubAuthError
 from .errors import HubResponseError as HubResponseError
 from .errors import HubUnavailable as HubUnavailable
+from .errors import MissingScope as MissingScope
+from .errors import NotFound as NotFound
 from .errors import OAuthError as OAuthError
+from .errors import RateLimited as RateLimited
 from .errors import ScopeError as ScopeError
 from .errors import ServiceTokenRejected as ServiceTokenRejected
 from .errors import UserNotAllowed as UserNotAllowed
@@ -26,7 +31,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncHubAPI",
+    "BadRequest",
     "ConfigError",
+    "Conflict",
     "HubAPI",
     "HubAPIError",
     "HubAuth",
@@ -37,7 +44,10 @@ __all__ = [
     "HubOAuthenticated",
     "HubResponseError",
     "HubUnavailable",
+    "MissingScope",
+    "NotFound",
     "OAuthError",
+    "RateLimited",
     "ScopeError",
     "ServiceTokenRejected",
     "UserNotAllowed",

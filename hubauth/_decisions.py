@@ -92,20 +92,21 @@ def cross_site_refusal(view: RequestView) -> Decision:
     warning in the log), instead of silently treating the user as anonymous.
     """
     why = "from another site" if site_is_foreign(view) else "with no sign of coming from here"
+    what = "websocket handshake" if view.is_websocket else view.method[:10]
     log.warning(
         "Refused a cross-site %s to %s authenticated only by cookie (%s: no same-origin "
         "Origin or Sec-Fetch-Site, or an XSRF token bound to the login)",
-        log_safe(view.method, 10),
+        log_safe(what, 20),
         log_safe(view.path),
         why,
     )
     return Decision(
         kind="refuse",
         status=403,
-        message=f"Cross-site request refused: this {view.method[:10]} came with only the "
-        "login cookie and no sign that it was sent from this service's own pages (a "
-        "same-origin Origin or Sec-Fetch-Site header, or an XSRF token of this login). Send "
-        "it from the service's pages, or with an Authorization header.",
+        message=f"Cross-site request refused: this {what} came with only the login cookie "
+        "and no sign that it was sent from this service's own pages (a same-origin Origin "
+        "or Sec-Fetch-Site header, or an XSRF token of this login). Send it from the "
+        "service's pages, or with a token (Authorization header, or ?token= on a websocket).",
     )
 
 

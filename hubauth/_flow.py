@@ -198,7 +198,10 @@ def _login_cookie(
     Hub accepted none (a cookie it rejects within :data:`LOOP_WINDOW` of being set counts).
     """
     session_id = view.cookie(SESSION_COOKIE)
-    if view.unsafe:
+    if view.unsafe or view.is_websocket:
+        # A websocket handshake is a GET, but what it opens acts as the user: a page of
+        # another origin must not open one with the cookie (cross-site websocket hijacking;
+        # browsers always send Origin on a handshake).
         found = [c for c in found if same_origin(auth, view, c.token, session_id)]
         if not found:
             return cross_site_refusal(view)

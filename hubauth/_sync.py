@@ -59,11 +59,14 @@ class SyncDriver:
     def send(self, req: HubRequest) -> HubResponse:
         cfg = self.config
         try:
-            with self._session().request(
-                req.method,
-                req.url,
-                headers=dict(req.headers),
-                data=req.body,
+            session = self._session()
+            prepared = session.prepare_request(
+                requests.Request(req.method, req.url, headers=dict(req.headers), data=req.body)
+            )
+            # Sent as built: requests would decode %2E into a dot segment that resolves away.
+            prepared.url = req.url
+            with session.send(
+                prepared,
                 allow_redirects=False,
                 stream=True,
                 timeout=(cfg.connect_timeout, cfg.request_timeout),

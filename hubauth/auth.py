@@ -76,6 +76,15 @@ class HubAuth(HandlerMethods):
     oauth_redirect_uri: _FromConfig[str] = _FromConfig()
     oauth_state_max_age: _FromConfig[float] = _FromConfig()
     cookie_host_prefix_enabled: _FromConfig[bool] = _FromConfig()
+    service_url: _FromConfig[str] = _FromConfig()
+    oauth_client_allowed_scopes: _FromConfig[frozenset[str]] = _FromConfig()
+    public_url: _FromConfig[str] = _FromConfig()
+    public_hub_url: _FromConfig[str] = _FromConfig()
+    cookie_secret: _FromConfig[tuple[str, ...]] = _FromConfig()
+    cache_negative_max_age: _FromConfig[float] = _FromConfig()
+    cache_maxsize: _FromConfig[int] = _FromConfig()
+    connect_timeout: _FromConfig[float] = _FromConfig()
+    request_timeout: _FromConfig[float] = _FromConfig()
 
     _oauth = False
 

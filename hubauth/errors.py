@@ -10,12 +10,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "BadRequest",
     "ConfigError",
+    "Conflict",
     "HubAPIError",
     "HubAuthError",
     "HubResponseError",
     "HubUnavailable",
+    "MissingScope",
+    "NotFound",
     "OAuthError",
+    "RateLimited",
     "ScopeError",
     "ServiceTokenRejected",
     "UserNotAllowed",
@@ -70,7 +75,47 @@ class ServiceTokenRejected(HubResponseError):
 
 
 class HubAPIError(HubResponseError):
-    """A Hub REST API call answered with an error status (see ``status``)."""
+    """A Hub REST API call answered with an error status (see ``status``).
+
+    ``endpoint`` names the call (``"DELETE /users/{name}/server"``) and ``scopes`` the
+    scopes any one of which it needs, so the message can say what to grant.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        setting: str | None = None,
+        endpoint: str = "",
+        scopes: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, url=url, status=status, setting=setting)
+        self.endpoint = endpoint
+        self.scopes = scopes
+
+
+class MissingScope(HubAPIError):
+    """403: the token lacks every scope in ``scopes`` for this call."""
+
+
+class NotFound(HubAPIError):
+    """404: no such user, server, group, ... (or the token's scopes do not reach it)."""
+
+
+class Conflict(HubAPIError):
+    """409: it exists already (a user, group, named server or service)."""
+
+
+class BadRequest(HubAPIError):
+    """400: the Hub refused the request's content (its message says why)."""
+
+
+class RateLimited(HubAPIError):
+    """429 (or a ``Retry-After`` longer than this client waits); ``retry_after`` in seconds."""
+
+    retry_after: float | None = None
 
 
 class OAuthError(HubAuthError):

@@ -32,6 +32,7 @@ from .cookies import (
     is_cookie_name,
     validate_cookie_options,
 )
+from .errors import ConfigError
 
 __all__ = ["HubOAuth", "LoginCookie", "OAuthState"]
 
@@ -89,6 +90,10 @@ class HubOAuth(OAuthHandlerMethods, HubAuth):
         **settings: object,
     ) -> None:
         self.clock = clock
+        pkce = settings.pop("pkce_enabled", True)  # a keyword in JupyterHub too
+        if not isinstance(pkce, bool):
+            raise ConfigError(f"pkce_enabled must be True or False, got {pkce!r}")
+        self.pkce_enabled = pkce
         super().__init__(environ=environ, timer=timer, **settings)
 
     def _configured(self) -> None:
@@ -387,6 +392,16 @@ class HubOAuth(OAuthHandlerMethods, HubAuth):
         return opened.next_url if opened is not None and opened.next_url else self.base_url
 
     def authorize_url(self, state: str, code_challenge: str = "") -> str:
+        """Where a browser goes to log in: the Hub's authorize URL with this login's state
+        and PKCE challenge; or, when ``login_url`` is set, that URL with them added (as
+        JupyterHub's mixin does).
+        """
+        if self.config.login_url:
+            params = {"state": state}
+            if code_challenge:
+                params.update(code_challenge=code_challenge, code_challenge_method="S256")
+            sep = "&" if "?" in self.config.login_url else "?"
+            return f"{self.config.login_url}{sep}{urllib.parse.urlencode(params)}"
         return _protocol.authorize_url(
             self.oauth_authorization_url,
             client_id=self.oauth_client_id,

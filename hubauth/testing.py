@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import html
@@ -73,6 +74,7 @@ __all__ = [
     "DEFAULT_FAULT_PATHS",
     "DEFAULT_USER_SCOPES",
     "FAULTS",
+    "Answer",
     "FakeHub",
     "fake_hub",
     "fake_hub_env",
@@ -169,6 +171,21 @@ class _Grant:
     used_at: float | None = None
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One scripted answer (see :meth:`FakeHub.script`): ``json`` (or raw ``body``) with
+    ``status`` and ``headers``; or ``chunks`` written one by one, flushed, ``pause`` seconds
+    apart; ``cut`` then drops the connection instead of ending the answer."""
+
+    status: int = 200
+    json: Any = None
+    body: bytes = b""
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    chunks: tuple[bytes, ...] = ()
+    pause: float = 0.0
+    cut: bool = False
+
+
 class FakeHub:
     """A JupyterHub stand-in on 127.0.0.1 serving the Hub's auth API from a daemon thread.
 
@@ -212,6 +229,7 @@ class FakeHub:
         self._codes: dict[str, _Grant] = {}
         self._requests: list[tuple[str, str]] = []
         self._token_ids = itertools.count(1)
+        self._scripts: dict[tuple[str, str], list[Answer]] = {}
 
         self._control = threading.Lock()  # serialises start/stop/fault transitions
         self._fault: str | None = None
@@ -492,6 +510,22 @@ class FakeHub:
         with self._lock:
             self._requests.clear()
 
+    def script(self, method: str, path: str, *answers: Answer) -> None:
+        """Answer ``method path`` (the path as sent, e.g. ``/hub/api/users/a%2Fb``) with
+        ``answers`` in turn, the last one from then on: any REST endpoint a test needs,
+        broken in any way (statuses, ``Retry-After``, lying pages, a cut-off stream)."""
+        if not answers:
+            raise ValueError("script() needs at least one Answer")
+        with self._lock:
+            self._scripts[(method.upper(), path)] = list(answers)
+
+    def _scripted(self, method: str, path: str) -> Answer | None:
+        with self._lock:
+            answers = self._scripts.get((method, path))
+            if not answers:
+                return None
+            return answers.pop(0) if len(answers) > 1 else answers[0]
+
     # ------------------------------------------------------------------ internals (locked)
 
     def _record(self, method: str, path: str) -> None:
@@ -627,6 +661,7 @@ def _make_app(hub: FakeHub) -> tornado.web.Application:
         async def prepare(self) -> None:
             path = self.request.path
             hub._record(self.request.method or "", path)
+            await self._play(hub._scripted(self.request.method or "", path))
             fault = hub.fault
             if fault is None or fault == "down" or path not in hub.fault_paths:
                 return
@@ -704,6 +739,32 @@ def _make_app(hub: FakeHub) -> tornado.web.Application:
                 self._wake = None
             if self._gone or hub._closing:
                 raise tornado.web.Finish()
+
+        async def _play(self, answer: Answer | None) -> None:
+            """Serve a scripted answer and end the request, if there is one."""
+            if answer is None:
+                return
+            self.set_status(answer.status)
+            for name, value in answer.headers.items():
+                self.set_header(name, value)
+            if answer.json is not None:
+                self.set_header("Content-Type", "application/json")
+                self.write(json.dumps(answer.json))
+            elif answer.body:
+                self.write(answer.body)
+            try:
+                for chunk in answer.chunks:
+                    self.write(chunk)
+                    await self.flush()
+                    await self._pause(answer.pause)
+                if answer.cut:
+                    await self.flush()
+                    self.request.connection.close()  # type: ignore[union-attr]
+                    raise tornado.web.Finish()
+            except StreamClosedError:
+                raise tornado.web.Finish() from None
+            self.finish()
+            raise tornado.web.Finish()
 
         def _reset(self) -> None:
             """Drop the connection with a TCP reset, answering nothing."""
@@ -855,6 +916,7 @@ def _make_app(hub: FakeHub) -> tornado.web.Application:
     class NotFound(Base):
         async def prepare(self) -> None:
             hub._record(self.request.method or "", self.request.path)
+            await self._play(hub._scripted(self.request.method or "", self.request.path))
             raise tornado.web.HTTPError(404)
 
     def _login_name(handler: tornado.web.RequestHandler) -> str:

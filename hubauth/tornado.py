@@ -30,6 +30,7 @@ from ._flow import (
     logout,
     redirect_with_slash,
     run_async,
+    run_sync,
 )
 from ._view import Decision, RequestView, log_safe, redact_text, redact_uri
 from .auth import HubAuth
@@ -302,8 +303,11 @@ class HubAuthenticated(RequestHandler):
             # prepare() was overridden without super().prepare(): ask the Hub now, blocking,
             # as JupyterHub's mixin does, and say how to avoid it.
             _warn_no_prepare(type(self))
-            model = self.hub_auth.get_user(self)
-            self._hub_user = self._hub_check(model) if model is not None else None
+            auth, view = self.hub_auth, view_of(self)
+            decision = run_sync(auth, authenticate(auth, view, _NO_SCOPES, lazy_login=True))
+            if decision.kind == "refuse":
+                raise HTTPError(decision.status, reason=decision.message[:120])
+            self._hub_apply(decision, view)
         self._hub_auth_user_cache = self._hub_user
         return self._hub_user
 
@@ -396,9 +400,11 @@ class HubAuthenticated(RequestHandler):
         checked by the core in ``prepare()`` (a token bound to that login; a refusal says
         why). Anonymous ones need the anonymous token (HubAuth: Tornado's own check).
         """
-        if self.request.headers.get("Authorization"):
-            return
         auth = self.hub_auth
+        if self.request.headers.get("Authorization") or (
+            auth.allow_token_in_url and self.get_query_argument("token", None)
+        ):
+            return  # authenticated by a token: no cookie, nothing to forge
         if not isinstance(auth, HubOAuth):
             super().check_xsrf_cookie()
             return

@@ -24,7 +24,11 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 def tree() -> list[int]:
-    """Every process below this one (adopted orphans and their children included)."""
+    """Every live process below this one (adopted orphans and their children included).
+
+    Zombies are not counted: a process the command killed, whose parent exited before
+    reaping it, is handed to this process as a zombie, dead already (see _reap).
+    """
     parents: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -32,7 +36,9 @@ def tree() -> list[int]:
                 stat = Path(f"/proc/{entry.name}/stat").read_text(errors="replace")
             except OSError:
                 continue  # gone meanwhile
-            parents[int(entry.name)] = int(stat[stat.rfind(")") + 2 :].split()[1])
+            state, ppid = stat[stat.rfind(")") + 2 :].split()[:2]
+            if state != "Z":
+                parents[int(entry.name)] = int(ppid)
     found, todo = [], [os.getpid()]
     while todo:
         parent = todo.pop()
@@ -61,6 +67,7 @@ def main() -> int:
         signal.signal(signum, signal.SIG_IGN)
     proc = subprocess.Popen(command, preexec_fn=_default_signals)
     code = proc.wait()
+    _reap()
     left = [describe(pid) for pid in tree()]
     deadline = time.monotonic() + 10
     while tree() and time.monotonic() < deadline:  # killed parents hand us their children
@@ -73,6 +80,13 @@ def main() -> int:
         time.sleep(0.05)
     Path(report).write_text(json.dumps({"code": code, "left": left}))
     return code
+
+
+def _reap() -> None:
+    """Collect the exit status of every dead child (adopted zombies included)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
 
 
 def _default_signals() -> None:

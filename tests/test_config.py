@@ -273,3 +273,41 @@ def test_relative_callback_from_the_hub_is_fine_for_token_only_objects() -> None
     assert HubAuth(environ=env).api_token == TOKEN
     with pytest.raises(ConfigError, match="JUPYTERHUB_OAUTH_CALLBACK_URL"):
         load_config(dict(env, JUPYTERHUB_SERVICE_PREFIX="/services/c/"), oauth=True)
+
+
+def test_every_setting_is_readable_and_assignable() -> None:
+    """Issue 10: an assignment takes effect or fails at once; none is silently kept aside."""
+    auth = HubOAuth(
+        environ=dict(ENV, JUPYTERHUB_SERVICE_NAME="svc"),
+        base_url="/services/svc/",
+        cookie_secret=SECRET_A,
+    )
+    values: dict[str, object] = {
+        "request_timeout": 3.0,
+        "connect_timeout": 2.0,
+        "cache_maxsize": 50,
+        "cache_negative_max_age": 1.0,
+        "public_url": "https://hub.example.org/services/svc",
+        "cookie_secret": SECRET_B,
+    }
+    for name, value in values.items():
+        setattr(auth, name, value)
+        expected = (value,) if name == "cookie_secret" else value
+        assert getattr(auth, name) == expected, name
+    assert auth._sync.config.request_timeout == 3.0  # the drivers are rebuilt
+    assert auth.cache.maxsize == 50
+    assert auth.cookies.decode("login", auth.cookie_name, "x", max_age=1) is None
+    for name, bad in (("request_timeout", -1), ("cache_maxsize", 0), ("cookie_secret", "weak")):
+        with pytest.raises(ConfigError):
+            setattr(auth, name, bad)
+    assert auth.request_timeout == 3.0
+    missing = [s.name for s in SETTINGS if not hasattr(type(auth), s.name)]
+    assert not missing, f"settings with no attribute: {missing}"
+    auth.close()
+
+
+def test_pkce_enabled_is_a_keyword_as_in_jupyterhub() -> None:
+    env = dict(ENV, JUPYTERHUB_SERVICE_NAME="svc")
+    assert HubOAuth(environ=env, base_url="/s/", pkce_enabled=False).pkce_enabled is False
+    with pytest.raises(ConfigError, match="pkce_enabled"):
+        HubOAuth(environ=env, base_url="/s/", pkce_enabled="no")

@@ -231,7 +231,7 @@ def test_settings_cross_references_name_real_settings() -> None:
 
 def _source_text() -> str:
     """hubauth's source, with implicitly concatenated string literals joined."""
-    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(SOURCE.glob("*.py")))
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(SOURCE.rglob("*.py")))
     return re.sub(r"([\"'])\s*\n\s*(?:f|rf|fr|r)?\1", "", text)
 
 

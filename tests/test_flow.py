@@ -782,3 +782,26 @@ def test_callback_with_an_unusable_token_from_the_hub_is_502(
     d = finish(auth, state, jar, code_token=code_token, tokens=known)
     assert (d.kind, d.status) == ("refuse", 502), why
     assert auth.cookie_name not in cookie_jar(d)
+
+
+@pytest.mark.parametrize(
+    ("headers", "ok"),
+    [
+        ({}, False),
+        ({"origin": "http://evil.test"}, False),
+        ({"origin": "http://svc.test"}, True),
+        ({"sec-fetch-site": "same-origin"}, True),
+        ({"sec-fetch-site": "same-site", "origin": "http://svc.test"}, False),
+    ],
+)
+def test_cookie_websocket_handshakes_need_same_origin(headers: dict[str, str], ok: bool) -> None:
+    """Cross-site websocket hijacking: a handshake is a GET, but a page of another origin
+    must not open a websocket with the login cookie.
+    """
+    auth = oauth()
+    d = drive(
+        authenticate(auth, view(headers=headers, cookies=logged_in_cookie(auth), is_websocket=True))
+    )
+    assert d.allowed is ok
+    if not ok:
+        assert d.status == 403 and "websocket" in d.message

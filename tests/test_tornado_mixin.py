@@ -187,7 +187,10 @@ def test_websocket_cookie_auth_follows_the_setting(xsrf_app: Service) -> None:
     b = browser()
     log_in(xsrf_app, b)
     ws = xsrf_app.page("ws").replace("http://", "ws://")
-    headers = {"Cookie": f"{xsrf_app.auth.cookie_name}={login_cookie(xsrf_app, b)}"}
+    headers = {
+        "Cookie": f"{xsrf_app.auth.cookie_name}={login_cookie(xsrf_app, b)}",
+        "Origin": xsrf_app.url,  # as a browser sends it on every handshake
+    }
     if xsrf_app.auth.allow_websocket_cookie_auth:
         assert _ws(ws, headers) == "alice"
     else:
@@ -224,6 +227,29 @@ def test_hub_auth_user_cache_exists_once_get_current_user_was_called(fake_hub: F
     assert known.json()["after"]["name"] == known.json()["user"]["name"] == "dora"
     assert anonymous.status_code == 200
     assert anonymous.json() == {"before": False, "after": None, "user": None}
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://evil.example", "http://127.0.0.1:1", "null", ""],
+    ids=["other-site", "other-port", "null", "no-origin"],
+)
+def test_a_cookie_websocket_from_another_origin_is_refused(xsrf_app: Service, origin: str) -> None:
+    """Cross-site websocket hijacking: a page of another origin (another site, another port
+    of the host, a sandboxed frame) opens a websocket to the service, and the browser adds
+    the user's login cookie to the handshake, a GET. The core holds handshakes authenticated
+    by cookie to the same rule as unsafe requests, so it is refused; a token still works.
+    """
+    b = browser()
+    log_in(xsrf_app, b)
+    headers = {"Cookie": f"{xsrf_app.auth.cookie_name}={login_cookie(xsrf_app, b)}"}
+    if origin:
+        headers["Origin"] = origin
+    status = _refused_handshake(xsrf_app.page("ws"), headers)
+    assert status in (401, 403)
+    token = xsrf_app.hub.add_user("carol")
+    ws = xsrf_app.page("ws").replace("http://", "ws://")
+    assert _ws(f"{ws}?token={token}", {"Origin": xsrf_app.url}) == "carol"
 
 
 class Subclassed(HubAuthenticated, RequestHandler):
@@ -444,3 +470,61 @@ def test_check_hub_user_called_by_the_handler_checks_scopes(listed: tuple[str, F
     token = hub.add_user("alice", scopes=["read:users:name"])
     r = requests.get(f"{url}/direct", headers={"Authorization": f"token {token}"}, timeout=10)
     assert r.json() == {"unscoped": {"name": "eve", "scopes": ["read:users:name"]}, "scoped": True}
+
+
+class NoSuperPrepare(HubAuthenticated, RequestHandler):
+    """A service's own prepare() that forgets the mixin's (JupyterHub's mixin works so)."""
+
+    def prepare(self) -> None:
+        self.extra = "mine"
+
+    @authenticated
+    def get(self) -> None:
+        self.write({"name": self.current_user["name"], "extra": self.extra})
+
+
+def test_a_prepare_without_super_still_authenticates_and_says_how_to_fix_it(
+    fake_hub: FakeHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    auth = make_auth(fake_hub, f"http://127.0.0.1:{port}")
+    app = Application([("/x", NoSuperPrepare)], hub_auth=auth)
+    token = fake_hub.add_user("dora")
+    with serve_tornado(lambda: app.listen(port, "127.0.0.1")):
+        for _ in range(2):
+            r = requests.get(
+                f"http://127.0.0.1:{port}/x",
+                headers={"Authorization": f"token {token}"},
+                timeout=10,
+            )
+            assert r.json() == {"name": "dora", "extra": "mine"}
+        r = requests.get(f"http://127.0.0.1:{port}/x", timeout=10, allow_redirects=False)
+        assert r.status_code == 302 and "/hub/api/oauth2/authorize" in r.headers["Location"]
+    auth.close()
+    warnings = [r.getMessage() for r in caplog.records if "super().prepare()" in r.getMessage()]
+    assert len(warnings) == 1  # once per class
+
+
+def test_a_custom_login_url_is_where_browsers_go_with_the_state(fake_hub: FakeHub) -> None:
+    """As JupyterHub's mixin: hub_auth.login_url, with the state and PKCE challenge added."""
+    auth = make_auth(fake_hub, "http://s", login_url="https://login.example.org/start?x=1")
+    from hubauth._flow import authenticate
+
+    d = next_decision(authenticate(auth, _view()))
+    assert d.location.startswith("https://login.example.org/start?x=1&state=")
+    assert "code_challenge=" in d.location
+    auth.close()
+
+
+def _view() -> Any:
+    from hubauth._view import RequestView
+
+    return RequestView(method="GET", path=PREFIX + "page")
+
+
+def next_decision(flow: Any) -> Any:
+    try:
+        flow.send(None)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("the flow asked the Hub")

@@ -17,6 +17,7 @@ c.JupyterHub.services = [
             sys.executable,
             str(Path(__file__).resolve().parent / "cull_idle_servers.py"),
             "--timeout=3600",
+            "--cull-every=600",
         ],
     }
 ]

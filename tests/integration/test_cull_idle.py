@@ -9,6 +9,7 @@ middle only costs a few rounds (logged as warnings).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import runpy
@@ -27,6 +28,8 @@ from urllib.parse import quote
 import pytest
 from traitlets.config import Config
 
+from hubauth.api import HubAPI
+from hubauth.errors import NotFound
 from tests.realhub import RealHub
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cull-idle"
@@ -273,8 +276,8 @@ def test_culls_idle_default_and_named_servers_and_spares_active_ones(
         started = datetime.fromisoformat(servers(hub, active)[""]["started"].replace("Z", "+00:00"))
         assert datetime.now(timezone.utc) - started > timedelta(seconds=2 * TIMEOUT), log
 
-        assert len(culler.lines(rf"cull-idle: stopp(ed|ing) {idle}, idle \d+s")) == 1, log
-        assert len(culler.lines(rf"cull-idle: stopp(ed|ing) {idle_named}/lab, idle \d+s")) == 1, log
+        assert len(culler.lines(rf"cull-idle: stopp(ed|ing) {idle}, idle 00:00:\d\d")) == 1, log
+        assert len(culler.lines(rf"cull-idle: stopp(ed|ing) {idle_named}/lab, idle 00:")) == 1, log
         assert not culler.lines(rf"(stopped|stopping) {active}"), log
         assert len(culler.lines(r"round \d+: \d+ ready servers")) == rounds, log
         assert not culler.lines("WARNING"), log
@@ -323,6 +326,268 @@ def test_as_a_hub_managed_service() -> None:
         start_server(hub, user)
         wait_for(lambda: gone(hub, user), "the managed culler to cull an idle server")
         log = hub.log_text()
-        assert re.search(rf"cull-idle: stopp(ed|ing) {user}, idle \d+s", log), log
+        assert re.search(rf"cull-idle: stopp(ed|ing) {user}, idle 00:00:\d\d", log), log
         assert f"culling servers idle for more than {TIMEOUT}s, every 1s" in log
         assert f"Service {SERVICE} exited" not in log, log
+
+
+# ------------------------------------------------- every option, beside jupyterhub-idle-culler
+#
+# Each scenario is one set of options. Both cullers run one round with it, at the same
+# time, on the same Hub, each on its own copy of the scenario's users: a culler's token
+# reaches only its group (``list:users!group=...``), so neither sees the other's users.
+# Servers meant to look active report activity a few minutes in the future (the Hub takes
+# up to 59 minutes ahead), so a slow start of either culler cannot make them look idle.
+
+PARITY_TIMEOUT = 4  # seconds; every idle thing is older than this before the round starts
+THEIR_ROUND = """
+import asyncio, json, logging, sys
+from jupyterhub_idle_culler import cull_idle
+logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(message)s")
+asyncio.run(cull_idle(logger=logging.getLogger("idle-culler"), **json.loads(sys.argv[1])))
+"""
+# scenario -> (options, the scenario's users and their servers ("" default, "lab" named):
+# "idle", "active" (activity in the future), or no servers; "admin" marks admin users)
+SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, dict[str, str]]]] = {
+    "defaults": (
+        {},
+        {"idle": {"": "idle"}, "named": {"lab": "idle"}, "active": {"": "active"}, "nosrv": {}},
+    ),
+    "users": (
+        {"cull_users": True},
+        {"idle": {"": "idle"}, "active": {"": "active"}, "nosrv": {}, "admin": {}},
+    ),
+    "noadmin": ({"cull_users": True, "cull_admin_users": False}, {"nosrv": {}, "admin": {}}),
+    "remove": (
+        {"remove_named_servers": True},
+        {"named": {"lab": "idle"}, "both": {"": "idle", "lab": "idle"}},
+    ),
+    "nodefault": ({"cull_default_servers": False}, {"both": {"": "idle", "lab": "idle"}}),
+    "nonamed": ({"cull_named_servers": False}, {"both": {"": "idle", "lab": "idle"}}),
+    "maxage": ({"timeout": 600, "max_age": 2}, {"old": {"": "active"}, "nosrv": {}}),
+    "paging": (
+        {"api_page_size": 1, "concurrency": 1},
+        {"idle": {"": "idle"}, "active": {"": "active"}, "a": {}, "b": {}, "c": {}},
+    ),
+}
+# What each scenario must leave: user -> None (deleted) or {server: "running"|"stopped"|"removed"}
+EXPECTED: dict[str, dict[str, dict[str, str] | None]] = {
+    "defaults": {
+        "idle": {"": "stopped"},
+        "named": {"lab": "stopped"},
+        "active": {"": "running"},
+        "nosrv": {},
+    },
+    "users": {"idle": None, "active": {"": "running"}, "nosrv": None, "admin": None},
+    "noadmin": {"nosrv": None, "admin": {}},
+    "remove": {"named": {"lab": "removed"}, "both": {"": "stopped", "lab": "removed"}},
+    "nodefault": {"both": {"": "running", "lab": "stopped"}},
+    "nonamed": {"both": {"": "stopped", "lab": "running"}},
+    "maxage": {"old": {"": "stopped"}, "nosrv": {}},
+    "paging": {"idle": {"": "stopped"}, "active": {"": "running"}, "a": {}, "b": {}, "c": {}},
+}
+SIDES = ("ours", "theirs")
+GROUP_SCOPES = ("list:users", "read:users", "read:servers", "delete:servers", "delete:users")
+
+
+def _group(scenario: str, side: str) -> str:
+    return f"{scenario}-{side}"
+
+
+_TOKENS: dict[tuple[str, str], str] = {}
+
+
+def _token(scenario: str, side: str) -> str:
+    return _TOKENS.setdefault((scenario, side), secrets.token_hex(24))
+
+
+def _cli(options: dict[str, Any]) -> list[str]:
+    """jupyterhub-idle-culler's keyword arguments as this example's command line."""
+    args = [f"--timeout={options.get('timeout', PARITY_TIMEOUT)}"]
+    for key, value in options.items():
+        if key != "timeout":
+            flag = "--" + key.replace("_", "-")
+            args.append(
+                f"{flag}={str(value).lower()}" if isinstance(value, bool) else f"{flag}={value}"
+            )
+    return args
+
+
+@pytest.fixture(scope="module")
+def parity_hub() -> Iterator[RealHub]:
+    services, roles = [], []
+    for scenario in SCENARIOS:
+        for side in SIDES:
+            name = f"cull-{_group(scenario, side)}"
+            services.append({"name": name, "api_token": _token(scenario, side)})
+            scopes = [f"{s}!group={_group(scenario, side)}" for s in GROUP_SCOPES]
+            roles.append({"name": name, "scopes": scopes, "services": [name]})
+    extra = NAMED_SERVERS + "\nc.Authenticator.admin_users = {'root'}\n"
+    extra += "c.JupyterHub.tornado_settings = {'slow_spawn_timeout': 0}\n"  # spawn in parallel
+    with RealHub(services=services, roles=roles, extra_config=extra) as hub:
+        yield hub
+
+
+def _future() -> str:
+    soon = datetime.now(timezone.utc) + timedelta(minutes=10)
+    return soon.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _build(hub: RealHub, root: str) -> float:
+    """Every scenario's users on both sides; the time the last idle thing became idle."""
+    last = time.monotonic()
+    pending: list[tuple[str, str]] = []
+    for scenario, (_, users) in SCENARIOS.items():
+        for side in SIDES:
+            group = _group(scenario, side)
+            for user, servers in users.items():
+                name = f"{group}-{user}"
+                hub.create_user(name, groups=[group])
+                if user == "admin":
+                    hub.session.patch(
+                        f"{hub.hub_api_url}/users/{name}",
+                        json={"admin": True},
+                        headers={"Authorization": f"token {root}"},
+                        timeout=30,
+                    ).raise_for_status()
+                for server in servers:
+                    hub.api("POST", _server_path(name, server), json={})
+                    pending.append((name, server))
+    for name, server in pending:
+        wait_for(lambda n=name, s=server: running(hub, n, s), f"{name}/{server} to be ready")
+    last = time.monotonic()
+    for scenario, (_, users) in SCENARIOS.items():
+        for side in SIDES:
+            for user, servers in users.items():
+                name = f"{_group(scenario, side)}-{user}"
+                active = {
+                    s: {"last_activity": _future()} for s, k in servers.items() if k == "active"
+                }
+                if active:
+                    body = {"last_activity": _future(), "servers": active}
+                    hub.api("POST", f"/users/{quote(name)}/activity", json=body)
+    return last
+
+
+def _state(hub: RealHub, scenario: str, side: str) -> dict[str, dict[str, str] | None]:
+    """What is left of a scenario's users, by name without the scenario and side."""
+    left: dict[str, dict[str, str] | None] = {}
+    for user, servers in SCENARIOS[scenario][1].items():
+        name = f"{_group(scenario, side)}-{user}"
+        r = hub.api("GET", f"/users/{quote(name)}?include_stopped_servers=1", ok=[404])
+        if r.status_code == 404:
+            left[user] = None
+            continue
+        models = r.json()["servers"]
+        left[user] = {
+            s: "removed" if s not in models else "running" if models[s]["ready"] else "stopped"
+            for s in servers
+        }
+    return left
+
+
+def test_every_option_culls_what_jupyterhub_idle_culler_culls(
+    parity_hub: RealHub, tmp_path: Path
+) -> None:
+    """For each scenario, one round of each culler with the same options on the same Hub
+    state: the same servers stopped or removed and the same users deleted; and that is
+    what jupyterhub-idle-culler's documentation says each option does."""
+    hub = parity_hub
+    root = hub.user_token("root")
+    idle_since = _build(hub, root)
+    time.sleep(max(0.0, idle_since + PARITY_TIMEOUT + 1 - time.monotonic()))
+    procs: dict[tuple[str, str], tuple[subprocess.Popen[bytes], Path]] = {}
+    for scenario, (options, _) in SCENARIOS.items():
+        for side in SIDES:
+            log_path = tmp_path / f"{scenario}-{side}.log"
+            env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
+            env["JUPYTERHUB_API_TOKEN"] = _token(scenario, side)
+            if side == "ours":
+                argv = [sys.executable, "-bb", "-W", "error", str(CULLER), f"--url={hub.api_url}"]
+                argv += [*_cli(options), "--max-rounds=1", "--log-level=debug"]
+            else:
+                kwargs = {"url": hub.api_url, "api_token": _token(scenario, side)}
+                kwargs["inactive_limit"] = options.get("timeout", PARITY_TIMEOUT)
+                kwargs.update({k: v for k, v in options.items() if k != "timeout"})
+                argv = [sys.executable, "-c", THEIR_ROUND, json.dumps(kwargs)]
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+            procs[scenario, side] = (proc, log_path)
+    for (scenario, side), (proc, log_path) in procs.items():
+        assert proc.wait(WAIT) == 0, f"{scenario}/{side}:\n{log_path.read_text()}"
+    # Stops answered 202 finish in the background: let them.
+    for scenario in SCENARIOS:
+        for side in SIDES:
+            wait_for(
+                lambda sc=scenario, sd=side: "stopping" not in json.dumps(_state(hub, sc, sd)),
+                f"{scenario}/{side} to settle",
+            )
+    for scenario in SCENARIOS:
+        ours, theirs = _state(hub, scenario, "ours"), _state(hub, scenario, "theirs")
+        logs = "\n".join(procs[scenario, s][1].read_text() for s in SIDES)
+        assert ours == theirs, f"{scenario}: ours {ours} != theirs {theirs}\n{logs}"
+        assert ours == EXPECTED[scenario], f"{scenario}: {ours}\n{logs}"
+        assert "Traceback" not in procs[scenario, "ours"][1].read_text(), logs
+
+
+def test_options_are_jupyterhub_idle_cullers() -> None:
+    """The same option names, defaults and boolean syntax as jupyterhub-idle-culler 2.0."""
+    from jupyterhub_idle_culler import IdleCuller
+
+    culler = _load_culler()
+    ours = culler.parse_args([])
+    theirs = IdleCuller()
+    for alias, trait in IdleCuller.aliases.items():
+        if alias == "config":
+            continue  # a traitlets config file: ours has no config file
+        name = trait.split(".")[1]
+        assert getattr(ours, name.replace("-", "_")) == getattr(theirs, name) or name in (
+            "url",
+            "cull_every",
+        ), name
+    assert ours.cull_every == theirs.timeout // 2 == 300
+    parsed = culler.parse_args(["--cull-users", "--cull-admin-users=false", "--ssl-enabled=1"])
+    assert parsed.cull_users and not parsed.cull_admin_users and parsed.ssl_enabled
+    with pytest.raises(SystemExit):
+        culler.parse_args(["--cull-users=maybe"])
+
+
+class InternalSSLHub(RealHub):
+    """A Hub with ``internal_ssl``: its API (and the proxy's) speak TLS with client
+    certificates, written by the Hub under ``<its directory>/internal-ssl``."""
+
+    def _config_text(self) -> str:
+        plain = f"api_url = 'http://127.0.0.1:{self.proxy_api_port}'"
+        text = super()._config_text().replace(plain, plain.replace("http:", "https:"))
+        return text + "\nc.JupyterHub.internal_ssl = True\n"
+
+    @property
+    def proxy_api_url(self) -> str:
+        return f"https://127.0.0.1:{self.proxy_api_port}"
+
+
+def test_ssl_enabled_uses_the_hubs_internal_certificates(
+    run_culler: Callable[..., CullerProcess],
+) -> None:
+    user = f"tls-{secrets.token_hex(3)}"
+    role = {**ROLE, "scopes": [*ROLE["scopes"], "admin:users"]}
+    with InternalSSLHub(services=[{"name": SERVICE, "api_token": CULL_TOKEN}], roles=[role]) as hub:
+        assert hub.dir is not None
+        admin = HubAPI(api_url=hub.api_url, api_token=hub.admin_token)  # through the proxy
+        admin.create_user(user)
+        https = hub.hub_api_url.replace("http:", "https:")
+        time.sleep(TIMEOUT)  # the user is idle since its creation
+        certs = f"--internal-certs-location={hub.dir / 'internal-ssl'}"
+        plain = run_culler(hub, "--max-rounds=1", "--cull-users", f"--url={https}")
+        assert plain.wait() == 0
+        assert plain.lines(r"WARNING cull-idle: round 1 failed.*TLS"), plain.log()
+        assert admin.user(user)["name"] == user
+        tls = run_culler(
+            hub, "--max-rounds=1", "--cull-users", "--ssl-enabled", certs, f"--url={https}"
+        )
+        assert tls.wait() == 0
+        assert tls.lines(f"deleted user {user}, idle 00:00:"), tls.log()
+        with pytest.raises(NotFound):
+            admin.user(user)
+        admin.close()
+        assert_clean(tls)
