@@ -17,10 +17,11 @@ Nothing else of the services changes, so a difference between the two is hubauth
   (an MLflow server would add nothing to what is tested: who gets through, with what).
 
 Users: ``ada`` and ``ida`` (Hub admins; ``ida`` logs in with Chromium), ``mia`` (in group
-``members``, which may use every service),
-``otto`` (may use none). That each ``-hubauth`` service runs hubauth is asserted from what
-it does: its login cookie is hubauth's sealed value (Fernet, ``gAAAAA...``; JupyterHub's is a
-Tornado signed value, ``2|1:0|...``) and its refusals are hubauth's pages.
+``members``, which may use every service), ``otto`` (may use none). That each ``-hubauth``
+service runs hubauth is asserted from what it does: its login cookie is hubauth's sealed
+value (Fernet, ``gAAAAA...``; JupyterHub's is a Tornado signed value, ``2|1:0|...``) and its
+refusals are hubauth's pages. At the end, the Hub's log must show no uncaught exception in
+a ``-hubauth`` service that its control does not have too.
 
 Where the two differ on purpose (security), the test pins both answers and
 ``docs/migration.md`` ("Published services, tested") says why.
