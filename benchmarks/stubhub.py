@@ -11,13 +11,13 @@ import asyncio
 import json
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, ClassVar
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-__all__ = ["StubHub", "user_model"]
+__all__ = ["StubHub", "StubProcess", "serve_process", "user_model"]
 
 
 def user_model(name: str) -> dict[str, Any]:
@@ -142,3 +142,149 @@ class StubHub:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# ------------------------------------------------------------------ the stub in a process
+
+
+class _FastStub(asyncio.Protocol):
+    """HTTP/1.1 keep-alive, one write per answer (as Tornado writes them), no framework:
+    so that the clients, not the stub, are what a miss benchmark measures.
+
+    ``GET /hub/api/user``: 200 and a model for a token ``known-<name>-...``, else 403.
+    ``POST /hub/api/oauth2/token``: 200 and a fresh ``known-`` access token.
+    ``GET /stub/count``: how many requests it has answered.
+    """
+
+    count: ClassVar[int] = 0
+    models: ClassVar[dict[str, bytes]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            head, sep, rest = self.buf.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            lines = head.split(b"\r\n")
+            method, target, _ = lines[0].split(b" ", 2)
+            headers = dict(
+                (k.strip().lower(), v.strip())
+                for k, _, v in (ln.partition(b":") for ln in lines[1:])
+            )
+            length = int(headers.get(b"content-length", b"0"))
+            if len(rest) < length:
+                return
+            self.buf = rest[length:]
+            self.transport.write(self.answer(method, target, headers))
+
+    def answer(self, method: bytes, target: bytes, headers: dict[bytes, bytes]) -> bytes:
+        _FastStub.count += 1
+        if target == b"/hub/api/user":
+            token = headers.get(b"authorization", b"").partition(b" ")[2]
+            if token.startswith(b"known-"):
+                name = token.split(b"-")[1].decode()
+                body = self.models.get(name)
+                if body is None:
+                    body = self.models[name] = json.dumps(user_model(name)).encode()
+                return _ok(body)
+            return _reply(403, b'{"status": 403, "message": "Forbidden"}')
+        if target == b"/hub/api/oauth2/token" and method == b"POST":
+            token = f"known-oauth-{_FastStub.count:09d}-{'t' * 24}"
+            body = json.dumps({"access_token": token, "token_type": "Bearer"}).encode()
+            return _ok(body)
+        if target == b"/stub/count":
+            return _ok(json.dumps({"requests": _FastStub.count}).encode())
+        return _reply(404, b"{}")
+
+
+def _reply(status: int, body: bytes) -> bytes:
+    return (
+        f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def _ok(body: bytes) -> bytes:
+    return _reply(200, body)
+
+
+def serve_process(unix_path: str | None) -> None:
+    """Serve the fast stub on a free 127.0.0.1 port (and ``unix_path``) until stdin closes;
+    print the port first.
+    """
+    import os
+    import sys
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(_FastStub, "127.0.0.1", 0, backlog=1024)
+        servers = [server]
+        if unix_path:
+            servers.append(await loop.create_unix_server(_FastStub, unix_path, backlog=1024))
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await loop.run_in_executor(None, sys.stdin.read)
+        for s in servers:
+            s.close()
+            await s.wait_closed()
+        if unix_path:
+            os.unlink(unix_path)
+
+    asyncio.run(main())
+
+
+class StubProcess:
+    """The fast stub in a process of its own (so its work never shares the GIL with the
+    clients): ``with StubProcess(unix_path) as stub: stub.api_url, stub.unix_api_url``.
+    """
+
+    def __init__(self, unix_path: str | None = None) -> None:
+        self.unix_path = unix_path
+        self.port = 0
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hub/api"
+
+    @property
+    def unix_api_url(self) -> str:
+        import urllib.parse
+
+        assert self.unix_path
+        return "http+unix://" + urllib.parse.quote(self.unix_path, safe="") + "/hub/api"
+
+    def requests(self) -> int:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stub/count") as r:
+            return int(json.loads(r.read())["requests"]) - 1
+
+    def __enter__(self) -> StubProcess:
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, __file__, "--serve"]
+        if self.unix_path:
+            cmd += ["--unix", self.unix_path]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="the fast stub Hub, in a process")
+    parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--unix", default=None)
+    serve_process(parser.parse_args().unix)

@@ -287,6 +287,57 @@ EXAMPLES.append(
 )
 
 
+def _whoami_fastapi(run: Run) -> Service:
+    url = local_url()
+    port = str(urllib.parse.urlsplit(url).port)
+    serve = [sys.executable, "-m", "uvicorn", "--workers", "4", "--host", "127.0.0.1"]
+    app = ["--port", port, "--app-dir", str(HERE / "whoami-fastapi"), "whoami_fastapi:app"]
+    return {
+        "name": "whoami-fastapi",
+        "url": url,
+        "command": [*serve, *app],
+        "environment": cookie_secret(),
+    }
+
+
+def check_whoami_fastapi(url: str, admin: requests.Session) -> str:
+    """Browser login to a deep link, then a token call, a scope refusal and a websocket."""
+    from websockets.sync.client import connect
+
+    problem = check_browser_login("whoami-fastapi")(url, admin)
+    if problem:
+        return problem
+    user = f"demo-{secrets.token_hex(3)}"
+    admin.post(f"{url}/hub/api/users/{user}").raise_for_status()
+    r = admin.post(f"{url}/hub/api/users/{user}/tokens", json={"note": "demo check"})
+    r.raise_for_status()
+    token = r.json()["token"]
+    svc, auth = f"{url}/services/whoami-fastapi/", {"Authorization": f"token {token}"}
+    me = requests.get(f"{svc}api/call", headers=auth, timeout=15)
+    if me.status_code != 200 or me.json().get("name") != user:
+        return f"token call answered {me.status_code}: {me.text[:200]}"
+    denied = requests.get(f"{svc}admin-only", headers=auth, timeout=15)
+    if denied.status_code != 403:
+        return f"admin-only answered {denied.status_code} to a non-admin, expected 403"
+    with connect(f"ws{url.removeprefix('http')}/services/whoami-fastapi/ws?token={token}") as ws:
+        hello = json.loads(ws.recv(timeout=15))
+    if hello.get("hello") != user:
+        return f"the websocket greeted {hello}, not {user}"
+    if requests.get(f"{svc}docs", timeout=15).status_code != 200:
+        return "the docs page did not answer"
+    return ""
+
+
+EXAMPLES.append(
+    Example(
+        name="whoami-fastapi",
+        service=_whoami_fastapi,
+        about="FastAPI with a websocket, uvicorn with 4 workers; API docs at {url}docs; any user",
+        check=check_whoami_fastapi,
+    )
+)
+
+
 def check_grader_dashboard(url: str, admin: requests.Session) -> str:
     """A teacher sees the students; a student is refused: the service acts as its visitor."""
     svc = f"{url}/services/grader-dashboard/"

@@ -1,8 +1,9 @@
 """hubauth: authenticate the callers of a JupyterHub service through the Hub.
 
 Drop-in for ``jupyterhub.services.auth``: ``HubAuth``, ``HubOAuth``, the Tornado mixins
-(imported lazily, so token-only services never import tornado.web), Flask and WSGI adapters
-in :mod:`hubauth.flask` and :mod:`hubauth.wsgi`, and a Hub REST client (``HubAPI``,
+(imported lazily, so token-only services never import tornado.web), Flask, WSGI, ASGI and
+FastAPI adapters in :mod:`hubauth.flask`, :mod:`hubauth.wsgi`, :mod:`hubauth.asgi` and
+:mod:`hubauth.fastapi` (imported only by name), and a Hub REST client (``HubAPI``,
 ``AsyncHubAPI``) for services that act on the Hub.
 """
 

@@ -49,9 +49,13 @@ def is_secure(auth: HubAuth, view: RequestView) -> bool:
     return view.scheme == "https"
 
 
+_WEB_SCHEMES = {"ws": "http", "wss": "https"}  # proxies forward websockets as ws / wss
+
+
 def _origin(view: RequestView) -> str:
     forwarded = view.header("x-forwarded-proto").split(",")[0].strip().lower()
     scheme = forwarded or view.scheme
+    scheme = _WEB_SCHEMES.get(scheme, scheme)  # an Origin is always http(s)
     host = view.header("x-forwarded-host").split(",")[0].strip() or view.host
     return f"{scheme}://{host}".lower()
 

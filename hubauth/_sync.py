@@ -1,114 +1,139 @@
-"""The sync driver: sends a :class:`HubRequest` with a pooled ``requests.Session``.
+"""The sync driver: sends a :class:`HubRequest` on a kept-alive socket, blocking.
 
-It only moves bytes: no redirects followed, bodies capped, every transport failure turned
-into :class:`~hubauth.errors.HubUnavailable` naming the URL. No event loop, no thread.
+It only moves bytes: HTTP/1.1 framing is :mod:`hubauth._http`'s, the pool and the error
+wording :mod:`hubauth._pool`'s. No redirects are followed, bodies are capped, every
+transport failure becomes :class:`~hubauth.errors.HubUnavailable` naming the URL. No event
+loop, no thread: a cache miss costs one request on an open connection.
 """
 
 from __future__ import annotations
 
-import threading
+import logging
+import socket
+import ssl
+import time
+import weakref
 
-import requests
-
-from ._protocol import MAX_BODY_BYTES, HubRequest, HubResponse
+from ._http import Endpoint, ResponseParser
+from ._pool import (
+    IDLE_SECONDS,
+    UNSAFE_REUSE_SECONDS,
+    Conn,
+    Idle,
+    answer_error,
+    cause,
+    may_resend,
+    prepare,
+    ssl_context,
+    too_large,
+    unreachable,
+)
+from ._protocol import HubRequest, HubResponse
 from .config import Config
-from .errors import HubResponseError, HubUnavailable
 
-__all__ = ["SyncDriver"]
+__all__ = ["SyncDriver", "too_large", "unreachable"]
 
+log = logging.getLogger("hubauth")
 
-def unreachable(url: str, cause: str, config: Config) -> HubUnavailable:
-    """The error for a Hub that could not be reached, with the likely fix."""
-    where = url.split("?", 1)[0]
-    return HubUnavailable(
-        f"could not reach the Hub at {where}: {cause}. Is the Hub running, and is "
-        f"JUPYTERHUB_API_URL ({config.api_url}) reachable from this service?",
-        url=url,
-        setting="api_url",
-    )
+_RECV = 256 * 1024
 
 
-def too_large(url: str) -> HubResponseError:
-    return HubResponseError(
-        f"the Hub at {url.split('?', 1)[0]} answered with a body over {MAX_BODY_BYTES} bytes; "
-        "is JUPYTERHUB_API_URL the Hub's API?",
-        url=url,
-        setting="api_url",
-    )
+class _NoAnswer(Exception):
+    """A reused connection ended before the Hub sent one byte: safe to send again."""
 
 
 class SyncDriver:
-    """Blocking HTTP to the Hub; one connection pool per driver, safe across threads."""
+    """Blocking HTTP to the Hub over pooled keep-alive connections; safe across threads."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._local = threading.local()
-
-    def _session(self) -> requests.Session:
-        # One Session per thread: requests does not promise a Session is thread-safe.
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # never send Hub tokens through an env-configured proxy
-            session.verify = self.config.client_ca or True
-            if self.config.certfile:
-                session.cert = (self.config.certfile, self.config.keyfile)
-            self._local.session = session
-        return session
+        self._idle = Idle()
+        self._ssl: ssl.SSLContext | None = None
+        # Sockets still idle when the driver is collected are closed, never left to warn.
+        weakref.finalize(self, self._idle.close)
 
     def send(self, req: HubRequest) -> HubResponse:
+        ep, data = prepare(req)
+        within = IDLE_SECONDS if req.idempotent else UNSAFE_REUSE_SECONDS
+        conn = self._idle.take(ep, within)
+        if conn is not None:
+            try:
+                return self._exchange(req, conn, data)
+            except _NoAnswer:  # (only ever for a request that is safe to send twice)
+                log.debug("the Hub closed a kept-alive connection; sending again on a new one")
+        return self._exchange(req, self._connect(req, ep), data)
+
+    def _connect(self, req: HubRequest, ep: Endpoint) -> Conn:
         cfg = self.config
+        timeout = cfg.connect_timeout or None
+        sock: socket.socket | None = None
         try:
-            session = self._session()
-            prepared = session.prepare_request(
-                requests.Request(req.method, req.url, headers=dict(req.headers), data=req.body)
-            )
-            # Sent as built: requests would decode %2E into a dot segment that resolves away.
-            prepared.url = req.url
-            with session.send(
-                prepared,
-                allow_redirects=False,
-                stream=True,
-                timeout=(cfg.connect_timeout, cfg.request_timeout),
-            ) as r:
-                declared = r.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                    raise too_large(req.url)
-                body = bytearray()
-                for chunk in r.iter_content(64 * 1024):
-                    body += chunk
-                    if len(body) > MAX_BODY_BYTES:
-                        raise too_large(req.url)
-                headers = {k.lower(): v for k, v in r.headers.items()}
-                return HubResponse(r.status_code, headers, bytes(body))
-        except requests.exceptions.SSLError as e:
-            raise unreachable(
-                req.url,
-                f"TLS failed ({type(e).__name__}); check "
-                "JUPYTERHUB_SSL_CLIENT_CA, _CERTFILE and _KEYFILE",
-                cfg,
-            ) from None
-        except requests.exceptions.ConnectTimeout:
-            raise unreachable(
-                req.url, f"no connection within {cfg.connect_timeout}s (connect_timeout)", cfg
-            ) from None
-        except requests.exceptions.Timeout:
-            raise unreachable(
-                req.url, f"no answer within {cfg.request_timeout}s (request_timeout)", cfg
-            ) from None
-        except requests.exceptions.ConnectionError as e:
-            raise unreachable(req.url, _connection_cause(e), cfg) from None
-        except requests.exceptions.RequestException as e:
-            raise unreachable(req.url, type(e).__name__, cfg) from None
+            if ep.unix:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(timeout)
+                sock.connect(ep.path)
+            else:
+                sock = socket.create_connection((ep.host, ep.port), timeout=timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if ep.tls:
+                if self._ssl is None:
+                    self._ssl = ssl_context(cfg)
+                sock = self._ssl.wrap_socket(sock, server_hostname=ep.host)
+        except OSError as e:
+            if sock is not None:
+                sock.close()
+            raise unreachable(req.url, cause(e, ep, cfg, connecting=True), cfg) from None
+        return Conn(ep, sock)
+
+    def _exchange(self, req: HubRequest, conn: Conn, data: bytes) -> HubResponse:
+        """Send ``data`` on ``conn`` and read the answer; the connection goes back to the pool
+        if it may carry another request, else it is closed.
+        """
+        cfg = self.config
+        parser = ResponseParser()
+        sock = conn.sock
+        timeout = cfg.request_timeout or None
+        deadline = time.monotonic() + (timeout or 0)
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(data)
+            while True:
+                if timeout is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    sock.settimeout(left)
+                try:
+                    chunk = sock.recv(_RECV)
+                except ssl.SSLEOFError:
+                    chunk = b""  # closed without a TLS close_notify: an end of stream
+                if not chunk:
+                    parser.feed_eof()
+                    break
+                if parser.feed(chunk):
+                    break
+        except BaseException as e:
+            conn.close()
+            if may_resend(e, req, conn, parser.received):
+                raise _NoAnswer from None
+            error = answer_error(e, req, conn.ep, cfg)
+            if error is None:
+                raise
+            raise error from None
+        conn.uses += 1
+        if not parser.keep_alive or not self._idle.put(conn):
+            conn.close()
+        return HubResponse(parser.status, parser.headers, bytes(parser.body))
 
     def close(self) -> None:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is not None:
-            session.close()
-            self._local.session = None
+        """Close the idle connections (the driver stays usable: new ones open on demand)."""
+        self._idle.close(reopen=True)
 
 
 def _connection_cause(e: Exception) -> str:
+    """A short cause for a ``requests`` connection error (hubauth.api's event stream reads
+    with ``requests``; this driver does not).
+    """
     text = str(e).lower()
     if "refused" in text:
         return "connection refused"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -18,6 +19,7 @@ from ._compat import HandlerMethods
 from ._sync import SyncDriver
 from .cache import MISS, TokenCache
 from .config import Config, load_config
+from .errors import HubAuthError, HubResponseError, HubUnavailable
 from .scopes import check_scopes
 
 __all__ = ["HubAuth"]
@@ -26,6 +28,12 @@ log = logging.getLogger("hubauth")
 
 T = TypeVar("T")
 Model = dict[str, Any]
+
+# After the Hub failed to answer, known users' expired entries are answered from the cache
+# for this many seconds without asking it again (one slow Hub costs one wait, not one each).
+_STALE_RETRY_SECONDS = 5.0
+# Stale answers are logged at warning level at most this often (each one at debug).
+_STALE_LOG_SECONDS = 10.0
 
 
 class _FromConfig(Generic[T]):
@@ -85,6 +93,7 @@ class HubAuth(HandlerMethods):
     cache_maxsize: _FromConfig[int] = _FromConfig()
     connect_timeout: _FromConfig[float] = _FromConfig()
     request_timeout: _FromConfig[float] = _FromConfig()
+    stale_max_age: _FromConfig[float] = _FromConfig()
 
     _oauth = False
 
@@ -109,17 +118,24 @@ class HubAuth(HandlerMethods):
         if cache is not None and cache.maxsize == cfg.cache_maxsize:
             cache.max_age = cfg.cache_max_age  # entries already cached keep their expiry
             cache.negative_max_age = min(cfg.cache_negative_max_age, cfg.cache_max_age)
+            cache.stale_max_age = cfg.stale_max_age
         else:
             cache_args: dict[str, Any] = {"timer": self._timer} if self._timer else {}
             self.cache = TokenCache(
                 maxsize=cfg.cache_maxsize,
                 max_age=cfg.cache_max_age,
                 negative_max_age=cfg.cache_negative_max_age,
+                stale_max_age=cfg.stale_max_age,
                 **cache_args,
             )
         for old in (getattr(self, "_sync", None), getattr(self, "_async", None)):
             if old is not None:
                 old.close()
+        # Stale answers (see _stale_or_raise): the cache's clock, and when the Hub last failed.
+        self._now: Callable[[], float] = self._timer or time.monotonic
+        self._hub_failed_at: float | None = None
+        self._stale_logged_at: float | None = None
+        self._stale_unlogged = 0
         self._sync = SyncDriver(cfg)
         self._async = AsyncDriver(cfg)
 
@@ -203,8 +219,16 @@ class HubAuth(HandlerMethods):
             return self._user_for_token_async(clean, use_cache, session_id)
         if clean is None:
             return None
+        key = self._key(clean, session_id)
+        if use_cache and self._hub_failed_at is not None:
+            stale = self._stale_while_failing(key)
+            if stale is not MISS:
+                return stale  # type: ignore[no-any-return]
         load = functools.partial(self._ask_hub_sync, clean)
-        return self.cache.load_sync(self._key(clean, session_id), load, use_cache=use_cache)
+        try:
+            return self.cache.load_sync(key, load, use_cache=use_cache)
+        except (HubUnavailable, HubResponseError) as e:
+            return self._stale_or_raise(key, e, use_cache)
 
     async def _user_for_token_async(
         self, clean: str | None, use_cache: bool, session_id: str
@@ -215,8 +239,71 @@ class HubAuth(HandlerMethods):
         cached = self.cache.get(key) if use_cache else MISS  # a hit costs no further coroutine
         if cached is not MISS:
             return cached  # type: ignore[no-any-return]
+        if use_cache and self._hub_failed_at is not None:
+            stale = self._stale_while_failing(key)
+            if stale is not MISS:
+                return stale  # type: ignore[no-any-return]
         load = functools.partial(self._ask_hub_async, clean)
-        return await self.cache.load_async(key, load, use_cache=use_cache)
+        try:
+            return await self.cache.load_async(key, load, use_cache=use_cache)
+        except (HubUnavailable, HubResponseError) as e:
+            return self._stale_or_raise(key, e, use_cache)
+
+    # -- stale answers: known users through a Hub outage
+
+    def _stale_while_failing(self, key: tuple[str, str]) -> Any:
+        """Shortly after the Hub failed, an expired known user's stale model (without
+        asking the Hub again), else ``MISS``.
+        """
+        failed_at = self._hub_failed_at
+        if failed_at is None or self._now() - failed_at >= _STALE_RETRY_SECONDS:
+            self._hub_failed_at = None
+            return MISS
+        if self.cache.get(key) is not MISS:
+            return MISS  # fresh after all: the normal path answers it
+        stale = self.cache.stale(key)
+        if stale is not MISS:
+            self._log_stale(stale, "it failed moments ago")
+        return stale
+
+    def _stale_or_raise(self, key: tuple[str, str], error: HubAuthError, use_cache: bool) -> Model:
+        """The Hub could not answer: a known user's model that expired at most
+        ``stale_max_age`` ago, if the failure is an outage (refused, reset, timeout, 5xx);
+        else ``error`` is raised. The cache entry is not extended.
+        """
+        outage = isinstance(error, HubUnavailable) or (error.status or 0) >= 500
+        if not outage:
+            raise error
+        self._hub_failed_at = self._now()
+        stale = self.cache.stale(key) if use_cache else MISS
+        if stale is MISS:
+            raise error
+        self._log_stale(stale, str(error))
+        return stale  # type: ignore[no-any-return]
+
+    def _log_stale(self, model: Model, why: str) -> None:
+        now = self._now()
+        last = self._stale_logged_at
+        if last is not None and now - last < _STALE_LOG_SECONDS:
+            self._stale_unlogged += 1
+            log.debug(
+                "Served %s %s from its cached model (the Hub could not answer)",
+                model.get("kind", "user"),
+                model.get("name"),
+            )
+            return
+        more = f" ({self._stale_unlogged} more stale answers since the last message)"
+        log.warning(
+            "The Hub could not answer (%s): served %s %s from its cached model, expired at "
+            "most stale_max_age=%gs ago%s",
+            why,
+            model.get("kind", "user"),
+            model.get("name"),
+            self.config.stale_max_age,
+            more if self._stale_unlogged else "",
+        )
+        self._stale_logged_at = now
+        self._stale_unlogged = 0
 
     def _cached_clean(self, clean: str, session_id: str) -> Any:
         """What the cache holds for a token already checked with ``clean_token`` (a model

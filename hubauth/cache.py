@@ -1,9 +1,11 @@
 """The token cache: bounded, TTL'd, keyed by a SHA-256 of the token, with single flight.
 
 A token itself is never a key, never logged. Users are kept ``cache_max_age`` seconds, the
-Hub's "unknown token" answers only ``cache_negative_max_age``; errors are never stored.
+Hub's "unknown token" answers only ``cache_negative_max_age``; errors are never stored. A
+user's entry stays ``stale_max_age`` seconds longer, for :meth:`TokenCache.stale` to give
+while the Hub cannot answer; an "unknown token" answer never does.
 Concurrent misses for one key share one load: threads on the sync path, tasks on the async
-path.
+path. A loader must return a fresh value: its first caller gets it as it is.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ _MISS: Any = object()
 
 
 def _expiry(_key: object, entry: _Entry, _now: float) -> float:
-    return entry.expires
+    return entry.keep
 
 
 def token_digest(token: str) -> str:
@@ -53,17 +55,19 @@ def _fresh(value: Model | None) -> Model | None:
 
 
 class _Entry(NamedTuple):
-    """A cached answer, when it expires, and which of its values a caller could mutate:
-    ``flat`` lists of plain values (a shallow copy will do) and ``nested`` containers.
+    """A cached answer, when it expires, until when it is kept as a stale answer, and which
+    of its values a caller could mutate: ``flat`` lists of plain values (a shallow copy will
+    do) and ``nested`` containers.
     """
 
     expires: float
     model: Model | None
     flat: tuple[str, ...]
     nested: tuple[str, ...]
+    keep: float
 
 
-def _entry(expires: float, model: Model | None) -> _Entry:
+def _entry(expires: float, model: Model | None, stale: float = 0.0) -> _Entry:
     flat: list[str] = []
     nested: list[str] = []
     for k, v in (model or {}).items():
@@ -71,7 +75,8 @@ def _entry(expires: float, model: Model | None) -> _Entry:
             flat.append(k)
         elif type(v) in (list, dict):
             nested.append(k)
-    return _Entry(expires, model, tuple(flat), tuple(nested))
+    keep = expires + stale if model is not None else expires
+    return _Entry(expires, model, tuple(flat), tuple(nested), keep)
 
 
 def _thaw(entry: _Entry) -> Model | None:
@@ -102,10 +107,12 @@ class TokenCache:
         maxsize: int = 10_000,
         max_age: float = 300,
         negative_max_age: float = 10,
+        stale_max_age: float = 0,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_age = max_age
         self.negative_max_age = min(negative_max_age, max_age)
+        self.stale_max_age = stale_max_age
         self._timer = timer
         self._store: TLRUCache[CacheKey, _Entry] = TLRUCache(
             maxsize=maxsize, ttu=_expiry, timer=timer
@@ -137,11 +144,25 @@ class TokenCache:
             return _MISS
         return _thaw(entry)
 
-    def put(self, key: CacheKey, value: Model | None) -> None:
+    def stale(self, key: CacheKey) -> Any:
+        """A copy of the user model cached for ``key`` if it expired at most
+        ``stale_max_age`` seconds ago (or has not expired), else ``MISS``. Never an "unknown
+        token" answer. For when the Hub cannot answer: the entry is not extended.
+        """
+        entry = self._index.get(key)
+        if entry is None or entry.model is None or entry.keep <= self._timer():
+            return _MISS
+        return _thaw(entry)
+
+    def put(self, key: CacheKey, value: Model | None) -> Model | None:
+        """Cache ``value`` (a copy of it) for ``key``; return the copy, which nobody may
+        change (single-flight waiters copy their answers from it).
+        """
         ttl = self.max_age if value is not None else self.negative_max_age
+        stored = _fresh(value)
         if ttl <= 0:
-            return
-        entry = _entry(self._timer() + ttl, _fresh(value))
+            return stored
+        entry = _entry(self._timer() + ttl, stored, self.stale_max_age)
         with self._lock:
             self._store[key] = entry
             self._index[key] = entry
@@ -149,6 +170,7 @@ class TokenCache:
                 # The store dropped entries (full or expired): drop them from the index too.
                 self._store.expire()
                 self._index = dict(self._store.items())
+        return stored
 
     def evict(self, token: str) -> int:
         """Forget every cached answer about ``token`` (all session ids); return how many."""
@@ -170,7 +192,7 @@ class TokenCache:
         if not use_cache:
             value = loader()
             self.put(key, value)
-            return _fresh(value)
+            return value  # freshly loaded: the caller may have it, the cache keeps a copy
         cached = self.get(key)
         if cached is not _MISS:
             return cached  # type: ignore[no-any-return]
@@ -190,9 +212,8 @@ class TokenCache:
             flight.set_exception(e)
             raise
         else:
-            self.put(key, value)
-            flight.set_result(value)
-            return _fresh(value)
+            flight.set_result(self.put(key, value))  # waiters copy from the cache's copy
+            return value  # freshly loaded: the caller may have it, the cache keeps a copy
         finally:
             with self._lock:
                 self._threads.pop(key, None)
@@ -204,7 +225,7 @@ class TokenCache:
         if not use_cache:
             value = await loader()
             self.put(key, value)
-            return _fresh(value)
+            return value  # freshly loaded: the caller may have it, the cache keeps a copy
         cached = self.get(key)
         if cached is not _MISS:
             return cached  # type: ignore[no-any-return]
@@ -231,9 +252,8 @@ class TokenCache:
             flight.exception()
             raise
         else:
-            self.put(key, value)
-            flight.set_result(value)
-            return _fresh(value)
+            flight.set_result(self.put(key, value))  # waiters copy from the cache's copy
+            return value  # freshly loaded: the caller may have it, the cache keeps a copy
         finally:
             self._tasks.pop(slot, None)
 

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -58,7 +59,8 @@ SETTINGS: tuple[Setting, ...] = (
         "api_url",
         ("JUPYTERHUB_API_URL",),
         "`http://127.0.0.1:8081<hub_prefix>api`",
-        "Base URL of the Hub's REST API, as seen from this service.",
+        "Base URL of the Hub's REST API, as seen from this service: `http(s)://host:port/...`, "
+        "or `http+unix://<percent-encoded socket path>/...` for a Hub bound to a unix socket.",
     ),
     Setting(
         "hub_prefix",
@@ -187,6 +189,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a Hub 'unknown token' answer is cached (never longer than `cache_max_age`).",
     ),
     Setting(
+        "stale_max_age",
+        (),
+        "`300`",
+        "Seconds past `cache_max_age` a known user's cached answer may still be given while "
+        "the Hub cannot answer (refused, reset, timeout, 5xx; never on 403); 0 turns it off.",
+    ),
+    Setting(
         "cache_maxsize",
         (),
         "`10000`",
@@ -243,6 +252,7 @@ class Config:
     cookie_secret: tuple[str, ...]
     cache_max_age: float
     cache_negative_max_age: float
+    stale_max_age: float
     cache_maxsize: int
     connect_timeout: float
     request_timeout: float
@@ -333,6 +343,33 @@ def _as_http_url(setting: str, raw: object, *, path_allowed: bool = True) -> str
     if not path_allowed and parts.path not in ("", "/"):
         raise _fail(setting, f"must be a scheme and host only (no path), got {value!r}")
     return value.rstrip("/") if path_allowed else f"{parts.scheme}://{parts.netloc}"
+
+
+# Longest unix socket path the kernel takes (sun_path less its NUL byte).
+_MAX_UNIX_PATH = 103 if sys.platform == "darwin" else 107
+
+
+def _as_api_url(setting: str, raw: object) -> str:
+    """An http(s) URL, or an ``http+unix://`` one naming the Hub's unix socket."""
+    value = _as_str(setting, raw)
+    if value.partition("://")[0].lower() not in ("http+unix", "unix+http"):
+        return _as_http_url(setting, value)
+    example = "http+unix://%2Fsrv%2Fjupyterhub%2Fhub.sock/hub/api"
+    parts = urllib.parse.urlsplit(value)
+    path = urllib.parse.unquote(parts.netloc)
+    if not path.startswith("/"):
+        raise _fail(
+            setting,
+            f"expected the socket's absolute path percent-encoded as the host, like {example} "
+            f"(%2F for each /), got {value!r}",
+        )
+    if "\0" in path or len(path.encode()) > _MAX_UNIX_PATH:
+        raise _fail(
+            setting, f"the unix socket path must be at most {_MAX_UNIX_PATH} bytes: {path!r}"
+        )
+    if parts.query or parts.fragment:
+        raise _fail(setting, f"must not carry a query or fragment: {value!r}")
+    return f"http+unix://{parts.netloc}{parts.path.rstrip('/')}"
 
 
 def _as_path(setting: str, raw: object) -> str:
@@ -445,7 +482,7 @@ def load_config(
     hub_prefix = _as_path("hub_prefix", pick("hub_prefix", "/"))
     if "hub_prefix" not in overrides:
         hub_prefix = hub_prefix + "hub/"
-    api_url = _as_http_url("api_url", pick("api_url", f"http://127.0.0.1:8081{hub_prefix}api"))
+    api_url = _as_api_url("api_url", pick("api_url", f"http://127.0.0.1:8081{hub_prefix}api"))
     base_url_raw = pick("base_url", None)
     base_url = _as_path("base_url", base_url_raw or "/")
     hub_host_raw = _as_str("hub_host", pick("hub_host"))
@@ -527,6 +564,7 @@ def load_config(
 
     cache_max_age = _as_number("cache_max_age", pick("cache_max_age", 300))
     negative = _as_number("cache_negative_max_age", pick("cache_negative_max_age", 10))
+    stale = _as_number("stale_max_age", pick("stale_max_age", 300))
     maxsize = _as_number("cache_maxsize", pick("cache_maxsize", 10_000), integer=True)
     if maxsize < 1:
         raise _fail("cache_maxsize", "must be at least 1")
@@ -560,6 +598,7 @@ def load_config(
         cookie_secret=cookie_secret,
         cache_max_age=cache_max_age,
         cache_negative_max_age=min(negative, cache_max_age),
+        stale_max_age=stale,
         cache_maxsize=int(maxsize),
         connect_timeout=_as_number("connect_timeout", pick("connect_timeout", 5.0)),
         request_timeout=_as_number("request_timeout", pick("request_timeout", 15.0)),

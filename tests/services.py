@@ -29,7 +29,7 @@ from hubauth.oauth import HubOAuth
 from hubauth.testing import FakeHub
 
 PREFIX = "/services/test-service/"
-ADAPTERS = ("tornado", "flask", "wsgi")
+ADAPTERS = ("tornado", "flask", "wsgi", "asgi", "fastapi")
 
 
 def all_at_once(
@@ -178,6 +178,37 @@ def wsgi_app(auth: HubAuth) -> Any:
 
 
 @contextmanager
+def serve_uvicorn(app: Any, port: int) -> Iterator[None]:
+    """Run ``app`` under a real uvicorn on 127.0.0.1:port in a thread, until the block ends.
+    uvicorn leaves logging alone (its access log reaches the tests' log checks).
+    """
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(1000):
+        if server.started or not thread.is_alive():
+            break
+        threading.Event().wait(0.01)
+    if not server.started:
+        raise RuntimeError("uvicorn did not start within 10 s")
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@contextmanager
 def serve_tornado(start: Callable[[], HTTPServer]) -> Iterator[None]:
     """Run the Tornado server ``start()`` makes (called on a new event loop) in a thread,
     until the block ends; then stop it and close its connections.
@@ -213,6 +244,12 @@ def serve(adapter: str, auth: HubAuth, port: int) -> Iterator[str]:
     """Run the service for ``adapter`` on 127.0.0.1:port; yield its origin."""
     if adapter == "tornado":
         with serve_tornado(lambda: tornado_app(auth).listen(port, "127.0.0.1")):
+            yield f"http://127.0.0.1:{port}"
+        return
+    if adapter in ("asgi", "fastapi"):
+        from .asgi_apps import asgi_app, fastapi_app
+
+        with serve_uvicorn(asgi_app(auth) if adapter == "asgi" else fastapi_app(auth), port):
             yield f"http://127.0.0.1:{port}"
         return
     app = flask_app(auth) if adapter == "flask" else wsgi_app(auth)
@@ -268,6 +305,16 @@ def log_in(
 ) -> requests.Response:
     b.get(f"{svc.hub.url}/hub/login", params={"user": user}, allow_redirects=False)
     return b.get(svc.page(path))
+
+
+def refusal(r: requests.Response) -> tuple[int, str]:
+    """``(status, message)`` of a JSON refusal: hubauth's ``{"status", "message"}``, or
+    FastAPI's ``{"detail": message}`` (what FastAPI users expect from their errors).
+    """
+    body = r.json()
+    if "detail" in body:
+        return r.status_code, str(body["detail"])
+    return int(body["status"]), str(body["message"])
 
 
 def login_cookie(svc: Service, b: requests.Session) -> str:

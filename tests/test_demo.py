@@ -28,6 +28,7 @@ def test_demo_check_logs_in_through_every_example(tmp_path: Path) -> None:
         "whoami-tornado",
         "whoami-flask",
         "whoami-wsgi",
+        "whoami-fastapi",
         "grader-dashboard",
         "external-service",
         "runtime-service",
