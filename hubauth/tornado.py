@@ -269,7 +269,6 @@ class HubAuthenticated(RequestHandler):
             user = allowed
         self._hub_decision = decision
         self._hub_user = user
-        self._hub_auth_user_cache = user
         if decision.kind == "refuse":
             self._hub_answer(decision, view or view_of(self))
         elif user is not None:
@@ -294,8 +293,11 @@ class HubAuthenticated(RequestHandler):
         return decision.token
 
     def get_current_user(self) -> Any:
-        """The model ``prepare()`` found (``None`` when not authenticated or not allowed);
-        also in ``self._hub_auth_user_cache``, as in JupyterHub.
+        """The model ``prepare()`` found (``None`` when not authenticated or not allowed).
+
+        Also stored as ``self._hub_auth_user_cache`` once called, and only then, as in
+        JupyterHub: services test ``hasattr(self, "_hub_auth_user_cache")`` to learn whether
+        the handler has asked who is calling (jhsingle-native-proxy does, on websockets).
         """
         if self._hub_user is _NOT_RESOLVED:
             # prepare() was overridden without super().prepare(): ask the Hub now, blocking,
@@ -306,6 +308,7 @@ class HubAuthenticated(RequestHandler):
             if decision.kind == "refuse":
                 raise HTTPError(decision.status, reason=decision.message[:120])
             self._hub_apply(decision, view)
+        self._hub_auth_user_cache = self._hub_user
         return self._hub_user
 
     def get_login_url(self) -> str:
