@@ -34,7 +34,7 @@ from ._flow import (
 )
 from ._view import Decision, RequestView, log_safe, redact_text, redact_uri
 from .auth import HubAuth
-from .cookies import format_set_cookie, parse_cookie_header
+from .cookies import parse_cookie_header
 from .errors import UserNotAllowed
 from .oauth import HubOAuth
 
@@ -379,18 +379,11 @@ class HubAuthenticated(RequestHandler):
         else:
             found = auth.read_login_cookie(view.cookie_values(auth.cookie_name))
             token = found[0] if found is not None else ""
-        value = auth.xsrf_token_for(token, view.cookie(SESSION_COOKIE))
+        session = view.cookie(SESSION_COOKIE)
+        value = auth.xsrf_token_for(token, session)
         if view.cookie("_xsrf") != value and view.header("sec-fetch-mode") in ("", "navigate"):
             self.add_header(
-                "Set-Cookie",
-                format_set_cookie(
-                    "_xsrf",
-                    value,
-                    path=auth.cookie_path,
-                    secure=is_secure(auth, view),
-                    options=auth.cookie_options_checked,
-                    http_only=False,  # scripts read it to send X-XSRFToken
-                ),
+                "Set-Cookie", auth.xsrf_cookie(token, session, secure=is_secure(auth, view))
             )
         self._hub_xsrf_memo = value.encode("ascii")
         return self._hub_xsrf_memo
