@@ -372,6 +372,41 @@ EXAMPLES.append(
 )
 
 
+def check_proxy_bokeh(url: str, admin: requests.Session) -> str:
+    """The Bokeh app behind hubauth-proxy: a login lands on it; no login, no app."""
+    svc = f"{url}/services/dashboard/"
+    wait_service(svc + "healthz", timeout=60)
+    r = browse(hub_login(url, f"demo-{secrets.token_hex(3)}"), svc + "dashboard")
+    if r.status_code != 200 or "Bokeh" not in r.text:
+        return f"login ended with {r.status_code} at {r.url}: {r.text[:200]}"
+    api = requests.get(svc + "dashboard", headers={"Accept": "application/json"}, timeout=15)
+    if api.status_code != 401:
+        return f"an API call without credentials answered {api.status_code}, expected 401"
+    return ""
+
+
+EXAMPLES.append(
+    Example(
+        name="proxy-bokeh",
+        service=lambda run: {
+            "name": "dashboard",
+            "url": local_url(),
+            # hubauth-proxy starts the app ({port} and {prefix} filled in), the login in front
+            "command": [
+                *[sys.executable, "-m", "hubauth.proxy", "--", sys.executable, "-m", "bokeh"],
+                *["serve", str(HERE / "proxy-bokeh/dashboard.py"), "--port", "{port}"],
+                *["--address", "127.0.0.1", "--prefix", "{prefix}"],
+                *["--allow-websocket-origin", "*"],
+            ],
+            "environment": cookie_secret(),
+        },
+        about="a Bokeh app that knows nothing of the Hub, behind hubauth-proxy; any user",
+        hint="open {url}dashboard",
+        check=check_proxy_bokeh,
+    )
+)
+
+
 EXTERNAL = "external"
 
 

@@ -4,7 +4,8 @@ Drop-in for ``jupyterhub.services.auth``: ``HubAuth``, ``HubOAuth``, the Tornado
 (imported lazily, so token-only services never import tornado.web), Flask, WSGI, ASGI and
 FastAPI adapters in :mod:`hubauth.flask`, :mod:`hubauth.wsgi`, :mod:`hubauth.asgi` and
 :mod:`hubauth.fastapi` (imported only by name), and a Hub REST client (``HubAPI``,
-``AsyncHubAPI``) for services that act on the Hub.
+``AsyncHubAPI``) for services that act on the Hub. Apps that are not written for any of
+these go behind the ``hubauth-proxy`` command (``hubauth.proxy``).
 """
 
 from __future__ import annotations

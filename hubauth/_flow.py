@@ -307,6 +307,7 @@ def callback(auth: HubOAuth, view: RequestView) -> Flow:
         )
     log.info("%s logged in through the Hub", log_safe(str(model.get("name"))))
     cookies.append(auth.login_cookie(token, secure=secure, failures=state.failures))
+    cookies.append(auth.xsrf_cookie(token, session_id, secure=secure))  # this login's token
     return Decision(kind="redirect", status=302, location=state.next_url, cookies=tuple(cookies))
 
 

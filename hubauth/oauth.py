@@ -235,6 +235,19 @@ class HubOAuth(OAuthHandlerMethods, HubAuth):
         """
         return self.cookies.mac(XSRF, _xsrf_message(token, session_id))
 
+    def xsrf_cookie(self, token: str, session_id: str = "", *, secure: bool) -> str:
+        """``Set-Cookie`` of the readable ``_xsrf`` cookie holding this login's XSRF token,
+        for scripts that send it back as ``X-XSRFToken`` (set at login, as JupyterHub does).
+        """
+        return format_set_cookie(
+            "_xsrf",
+            self.xsrf_token_for(token, session_id),
+            path=self.cookie_path,
+            secure=secure,
+            options=self.cookie_options_checked,
+            http_only=False,  # scripts read it
+        )
+
     def check_xsrf_token(self, submitted: str, token: str, session_id: str = "") -> bool:
         """Whether ``submitted`` is the XSRF token of this login (see :meth:`xsrf_token_for`)."""
         return self.cookies.check_mac(XSRF, _xsrf_message(token, session_id), submitted)

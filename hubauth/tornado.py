@@ -34,7 +34,7 @@ from ._flow import (
 )
 from ._view import Decision, RequestView, log_safe, redact_text, redact_uri
 from .auth import HubAuth
-from .cookies import format_set_cookie, parse_cookie_header
+from .cookies import parse_cookie_header
 from .errors import UserNotAllowed
 from .oauth import HubOAuth
 
@@ -269,7 +269,6 @@ class HubAuthenticated(RequestHandler):
             user = allowed
         self._hub_decision = decision
         self._hub_user = user
-        self._hub_auth_user_cache = user
         if decision.kind == "refuse":
             self._hub_answer(decision, view or view_of(self))
         elif user is not None:
@@ -294,8 +293,11 @@ class HubAuthenticated(RequestHandler):
         return decision.token
 
     def get_current_user(self) -> Any:
-        """The model ``prepare()`` found (``None`` when not authenticated or not allowed);
-        also in ``self._hub_auth_user_cache``, as in JupyterHub.
+        """The model ``prepare()`` found (``None`` when not authenticated or not allowed).
+
+        Also stored as ``self._hub_auth_user_cache`` once called, and only then, as in
+        JupyterHub: services test ``hasattr(self, "_hub_auth_user_cache")`` to learn whether
+        the handler has asked who is calling (jhsingle-native-proxy does, on websockets).
         """
         if self._hub_user is _NOT_RESOLVED:
             # prepare() was overridden without super().prepare(): ask the Hub now, blocking,
@@ -306,6 +308,7 @@ class HubAuthenticated(RequestHandler):
             if decision.kind == "refuse":
                 raise HTTPError(decision.status, reason=decision.message[:120])
             self._hub_apply(decision, view)
+        self._hub_auth_user_cache = self._hub_user
         return self._hub_user
 
     def get_login_url(self) -> str:
@@ -376,18 +379,11 @@ class HubAuthenticated(RequestHandler):
         else:
             found = auth.read_login_cookie(view.cookie_values(auth.cookie_name))
             token = found[0] if found is not None else ""
-        value = auth.xsrf_token_for(token, view.cookie(SESSION_COOKIE))
+        session = view.cookie(SESSION_COOKIE)
+        value = auth.xsrf_token_for(token, session)
         if view.cookie("_xsrf") != value and view.header("sec-fetch-mode") in ("", "navigate"):
             self.add_header(
-                "Set-Cookie",
-                format_set_cookie(
-                    "_xsrf",
-                    value,
-                    path=auth.cookie_path,
-                    secure=is_secure(auth, view),
-                    options=auth.cookie_options_checked,
-                    http_only=False,  # scripts read it to send X-XSRFToken
-                ),
+                "Set-Cookie", auth.xsrf_cookie(token, session, secure=is_secure(auth, view))
             )
         self._hub_xsrf_memo = value.encode("ascii")
         return self._hub_xsrf_memo

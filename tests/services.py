@@ -29,7 +29,7 @@ from hubauth.oauth import HubOAuth
 from hubauth.testing import FakeHub
 
 PREFIX = "/services/test-service/"
-ADAPTERS = ("tornado", "flask", "wsgi", "asgi", "fastapi")
+ADAPTERS = ("tornado", "flask", "wsgi", "asgi", "fastapi", "proxy")
 
 
 def all_at_once(
@@ -251,6 +251,12 @@ def serve(adapter: str, auth: HubAuth, port: int) -> Iterator[str]:
 
         with serve_uvicorn(asgi_app(auth) if adapter == "asgi" else fastapi_app(auth), port):
             yield f"http://127.0.0.1:{port}"
+        return
+    if adapter == "proxy":  # hubauth-proxy in front of an app told who is calling
+        from .proxy_apps import proxy_adapter
+
+        with proxy_adapter(auth, port) as url:
+            yield url
         return
     app = flask_app(auth) if adapter == "flask" else wsgi_app(auth)
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)

@@ -30,6 +30,7 @@ def test_demo_check_logs_in_through_every_example(tmp_path: Path) -> None:
         "whoami-wsgi",
         "whoami-fastapi",
         "grader-dashboard",
+        "proxy-bokeh",
         "external-service",
         "runtime-service",
     )

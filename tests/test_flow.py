@@ -691,8 +691,26 @@ def test_host_prefix_cookies() -> None:
     assert jar[0][0].startswith("__Host-")
     d = finish(auth, state, jar)
     for header in d.cookies:
+        if header.startswith("_xsrf="):  # read by scripts: a plain name, on the same path
+            assert "Path=/;" in header and "HttpOnly" not in header
+            continue
         assert header.startswith("__Host-") and "Path=/;" in header and "Secure" in header
     assert auth.cookie_name == "__Host-service-svc"
+
+
+def test_a_login_sets_the_readable_xsrf_cookie_of_that_login() -> None:
+    """As JupyterHub's callback: scripts read ``_xsrf`` to send ``X-XSRFToken``; its value
+    is the token bound to this login (and Hub session), so it works on every adapter.
+    """
+    auth = oauth()
+    state, jar = login(auth)
+    d = finish(auth, state, [*jar, ("jupyterhub-session-id", "s9")])
+    cookies = cookie_jar(d)
+    found = auth.read_login_cookie([cookies[auth.cookie_name]])
+    assert found is not None
+    assert auth.check_xsrf_token(cookies["_xsrf"], found[0], "s9")
+    header = next(h for h in d.cookies if h.startswith("_xsrf="))
+    assert "HttpOnly" not in header and "Path=/services/svc/" in header
 
 
 def test_refusal_pages_are_html_for_browsers_and_json_for_apis() -> None:

@@ -197,6 +197,38 @@ def test_websocket_cookie_auth_follows_the_setting(xsrf_app: Service) -> None:
         assert _refused_handshake(xsrf_app.page("ws"), headers) == 401
 
 
+class CacheSeen(HubOAuthenticated, RequestHandler):
+    """Says whether ``_hub_auth_user_cache`` exists before and after get_current_user()."""
+
+    def get(self) -> None:
+        before = hasattr(self, "_hub_auth_user_cache")
+        user = self.get_current_user()
+        self.write({"before": before, "after": self._hub_auth_user_cache, "user": user})
+
+
+def test_hub_auth_user_cache_exists_once_get_current_user_was_called(fake_hub: FakeHub) -> None:
+    """As in JupyterHub, ``_hub_auth_user_cache`` appears when get_current_user() is called,
+    not before: services read ``hasattr(self, "_hub_auth_user_cache")`` as "the handler has
+    asked who is calling". jhsingle-native-proxy 0.8.3 does so on a websocket handshake
+    (where it never calls get_current_user) and then calls ``.get`` on the value: with the
+    attribute set to None by prepare(), every anonymous handshake was a 500.
+    """
+    port = free_port()
+    auth = make_auth(fake_hub, f"http://127.0.0.1:{port}")
+    app = Application([(PREFIX + "seen", CacheSeen)], hub_auth=auth)
+    token = fake_hub.add_user("dora")
+    with serve_tornado(lambda: app.listen(port, "127.0.0.1")):
+        url = f"http://127.0.0.1:{port}{PREFIX}seen"
+        known = requests.get(url, headers={"Authorization": f"token {token}"}, timeout=10)
+        anonymous = requests.get(url, headers={"Accept": "application/json"}, timeout=10)
+    auth.close()
+    assert known.status_code == 200
+    assert known.json()["before"] is False
+    assert known.json()["after"]["name"] == known.json()["user"]["name"] == "dora"
+    assert anonymous.status_code == 200
+    assert anonymous.json() == {"before": False, "after": None, "user": None}
+
+
 @pytest.mark.parametrize(
     "origin",
     ["http://evil.example", "http://127.0.0.1:1", "null", ""],
