@@ -26,6 +26,7 @@ from ._asgi import (
     with_cookies,
 )
 from ._flow import callback, logout, run_async
+from ._middleware import MiddlewareSettings
 from ._view import Decision
 from .auth import HubAuth
 from .oauth import HubOAuth
@@ -136,7 +137,7 @@ class HubAuthCredentials:
 _NOBODY = HubAuthCredentials(None)
 
 
-class HubAuthMiddleware:
+class HubAuthMiddleware(MiddlewareSettings):
     """Wrap an ASGI app so only callers the Hub vouches for (with the scopes) reach it.
 
     ``auth``: a :class:`~hubauth.HubOAuth` (browser logins) or :class:`~hubauth.HubAuth`
@@ -152,18 +153,11 @@ class HubAuthMiddleware:
         scopes: Iterable[str] | None = None,
         public_paths: Iterable[str] = (),
     ) -> None:
-        self.app = app
-        self.auth = auth if auth is not None else HubOAuth()
-        self.scopes = None if scopes is None else frozenset(scopes)
-        self.public_paths = tuple(public_paths)
+        super().__init__(app, auth, scopes=scopes, public_paths=public_paths)
         self._required = self.auth.access_scopes if self.scopes is None else self.scopes
         oauth = self.auth if isinstance(self.auth, HubOAuth) else None
         self._oauth = oauth
         self._routes = (callback_path(oauth), logout_path(oauth)) if oauth else ("", "")
-
-    def is_public(self, path: str) -> bool:
-        """Exact matches, or everything under a public path that ends with ``/``."""
-        return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self.public_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")

@@ -45,6 +45,7 @@ __all__ = [
     "HubOAuthenticated",
     "RedactCredentials",
     "UserNotAllowed",
+    "answer",
     "view_of",
 ]
 
@@ -342,18 +343,7 @@ class HubAuthenticated(RequestHandler):
 
     def _hub_answer(self, decision: Decision, view: RequestView) -> None:
         """Write a refusal page (with its cookies) and finish the request."""
-        self.clear()
-        for cookie in decision.cookies:
-            self.add_header("Set-Cookie", cookie)
-        if decision.location:
-            self.redirect(decision.location)
-            return
-        self.set_status(decision.status)
-        if decision.www_authenticate:
-            self.set_header("WWW-Authenticate", 'Bearer realm="JupyterHub"')
-        ctype, body = decision.page(view)
-        self.set_header("Content-Type", ctype)
-        self.finish(body)
+        answer(self, decision, view)
 
     def _request_summary(self) -> str:
         """Tornado's access-log line, without tokens or OAuth codes from the query string."""
@@ -408,6 +398,29 @@ class HubAuthenticated(RequestHandler):
             raise HTTPError(403, f"'_xsrf' argument missing from {self.request.method}")
         if not auth.check_xsrf_token(view.xsrf_token, "", view.cookie(SESSION_COOKIE)):
             raise HTTPError(403, f"XSRF token does not match for {self.request.method}")
+
+
+def answer(
+    handler: RequestHandler, decision: Decision, view: RequestView, *, clear: bool = True
+) -> None:
+    """Answer a decision that does not let the request pass, on any Tornado handler: a
+    redirect (to log in, elsewhere) or a short page (HTML for browsers, JSON for APIs), with
+    the decision's cookies, never cached. ``clear=False`` keeps headers already set.
+    """
+    if clear:
+        handler.clear()
+    for cookie in decision.cookies:
+        handler.add_header("Set-Cookie", cookie)
+    handler.set_header("Cache-Control", "no-store")
+    if decision.location:
+        handler.redirect(decision.location, status=decision.status or 302)
+        return
+    handler.set_status(decision.status)
+    if decision.www_authenticate:
+        handler.set_header("WWW-Authenticate", 'Bearer realm="JupyterHub"')
+    ctype, body = decision.page(view)
+    handler.set_header("Content-Type", ctype)
+    handler.finish(body)
 
 
 def _not_allowed(model: dict[str, Any]) -> Decision:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._flow import callback, decide_sync, logout, run_sync
+from ._middleware import MiddlewareSettings
 from ._view import Decision, RequestView
 from .auth import HubAuth
 from .cookies import parse_cookie_header
@@ -103,25 +104,12 @@ def logout_path(auth: HubAuth) -> str:
     return f"{auth.base_url}logout"
 
 
-class HubAuthMiddleware:
-    """Wrap a WSGI app so only callers the Hub vouches for (with the scopes) reach it."""
+class HubAuthMiddleware(MiddlewareSettings):
+    """Wrap a WSGI app so only callers the Hub vouches for (with the scopes) reach it:
+    ``HubAuthMiddleware(app, auth=None, *, scopes=None, public_paths=())``.
+    """
 
-    def __init__(
-        self,
-        app: WSGIApplication,
-        auth: HubAuth | None = None,
-        *,
-        scopes: Iterable[str] | None = None,
-        public_paths: Iterable[str] = (),
-    ) -> None:
-        self.app = app
-        self.auth = auth if auth is not None else HubOAuth()
-        self.scopes = None if scopes is None else frozenset(scopes)
-        self.public_paths = tuple(public_paths)
-
-    def is_public(self, path: str) -> bool:
-        """Exact matches, or everything under a public path that ends with ``/``."""
-        return any(path == p or (p.endswith("/") and path.startswith(p)) for p in self.public_paths)
+    app: WSGIApplication
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         auth = self.auth

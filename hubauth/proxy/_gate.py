@@ -19,7 +19,7 @@ from tornado.web import RequestHandler
 from .._flow import advance, authenticate, cached_answer, redirect_with_slash, run_async
 from .._view import Decision, RequestView, log_safe
 from ..oauth import HubOAuth
-from ..tornado import view_of
+from ..tornado import answer, view_of
 from ._options import ProxyOptions
 
 __all__ = ["Gate", "answer", "answer_page"]
@@ -104,25 +104,6 @@ def _matches(rule: str, path: str) -> bool:
     return path == rule or (rule.endswith("/") and path.startswith(rule))
 
 
-def answer(handler: RequestHandler, decision: Decision, view: RequestView) -> None:
-    """Answer a decision that does not let the request pass: a redirect (to log in, or to
-    the slashed prefix) or a short page, with the decision's cookies.
-    """
-    handler.clear()
-    answer_page(handler, decision, view)
-
-
 def answer_page(handler: RequestHandler, decision: Decision, view: RequestView) -> None:
-    """:func:`answer`, keeping the headers already set."""
-    for cookie in decision.cookies:
-        handler.add_header("Set-Cookie", cookie)
-    handler.set_header("Cache-Control", "no-store")
-    if decision.location:
-        handler.redirect(decision.location, status=decision.status or 302)
-        return
-    handler.set_status(decision.status)
-    if decision.www_authenticate:
-        handler.set_header("WWW-Authenticate", 'Bearer realm="JupyterHub"')
-    ctype, body = decision.page(view)
-    handler.set_header("Content-Type", ctype)
-    handler.finish(body)
+    """:func:`hubauth.tornado.answer`, keeping the headers already set."""
+    answer(handler, decision, view, clear=False)

@@ -112,7 +112,7 @@ def login_cookie(browser: requests.Session, service: str) -> str:
     found = [
         f"{c.name}={c.value}"
         for c in browser.cookies
-        if c.path == f"/services/{service}/" and "oauth-state" not in c.name
+        if c.path == f"/services/{service}/" and c.name == f"service-{service}"
     ]
     assert len(found) == 1, [(c.name, c.path) for c in browser.cookies]
     return found[0]
