@@ -4,13 +4,15 @@ The twin of :mod:`hubauth._sync`: the same framing (:mod:`hubauth._http`), pool 
 error wording (:mod:`hubauth._pool`), with non-blocking sockets driven by the event loop's
 own ``sock_*`` calls. Each event loop has its own bounded pool; its sockets are closed when
 the loop shuts down (``asyncio.run`` ends), when the loop is collected, or on ``close()``,
-so no socket outlives its loop.
+so no socket outlives its loop. :meth:`AsyncDriver.stream` reads a long-lived answer (a
+spawn's progress) piece by piece, on a connection of its own, outside the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -18,10 +20,10 @@ import ssl
 import sys
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
 
-from ._http import Endpoint, ResponseParser
+from ._http import Endpoint, ProtocolError, ResponseParser
 from ._pool import (
     IDLE_SECONDS,
     MAX_CONNECTIONS,
@@ -36,6 +38,7 @@ from ._pool import (
     unreachable,
 )
 from ._protocol import HubRequest, HubResponse
+from ._streaming import Waits, broke_off, feed, feed_head, head_read, prepare_stream
 from .config import Config
 
 __all__ = ["AsyncDriver"]
@@ -233,15 +236,23 @@ class AsyncDriver:
         pool.wake()
 
     async def _connect(self, loop: asyncio.AbstractEventLoop, pool: _Pool, req: HubRequest) -> Conn:
+        try:
+            return await self._new_conn(loop, pool.ep, req)
+        except BaseException:
+            self._release(pool, None, keep=False)
+            raise
+
+    async def _new_conn(
+        self, loop: asyncio.AbstractEventLoop, ep: Endpoint, req: HubRequest
+    ) -> Conn:
+        """A new connection to ``ep`` within ``connect_timeout`` (nothing left open on failure)."""
         cfg = self.config
-        ep = pool.ep
         holder: list[socket.socket] = []
         try:
             tls = await _within(self._open(loop, ep, holder), _deadline(loop, cfg.connect_timeout))
         except BaseException as e:
             for sock in holder:
                 sock.close()
-            self._release(pool, None, keep=False)
             if isinstance(e, OSError):
                 raise unreachable(req.url, cause(e, ep, cfg, connecting=True), cfg) from None
             raise
@@ -319,30 +330,114 @@ class AsyncDriver:
         self._release(pool, conn, keep=parser.keep_alive)
         return HubResponse(parser.status, parser.headers, bytes(parser.body))
 
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, req: HubRequest, timeout: float | None = None
+    ) -> AsyncIterator[tuple[HubResponse, AsyncIterator[bytes]]]:
+        """The async twin of :meth:`SyncDriver.stream <hubauth._sync.SyncDriver.stream>`:
+        ``(head, chunks)`` on a connection of its own, closed as soon as the reader stops.
+        """
+        ep, data = prepare_stream(req)
+        loop = asyncio.get_running_loop()
+        waits = Waits(self.config, req, timeout, loop.time())
+        conn = await self._new_conn(loop, ep, req)
+        # Closes the socket when the loop is collected, should it be closed without
+        # shutting down its async generators (asyncio.run does; then they close it).
+        closer = weakref.finalize(loop, conn.close)
+        parser = ResponseParser(max_body=None)
+        broken = None
+        try:
+            try:
+                await _within(_write(loop, conn, data), _until(loop, waits.head(loop.time())))
+                while broken is None and not head_read(parser):
+                    wait = _until(loop, waits.head(loop.time()))
+                    broken = feed_head(parser, await _within(_read(loop, conn), wait, loop))
+            except BaseException as e:
+                error = waits.error(e, streaming=False) or answer_error(e, req, ep, self.config)
+                if error is None:
+                    raise
+                raise error from None
+            if parser.status != 200:
+                yield HubResponse(parser.status, parser.headers, bytes(parser.body)), _none()
+            else:
+                head = HubResponse(200, parser.headers, b"")
+                yield head, _chunks(loop, req, conn, parser, waits, broken, closer)
+        finally:
+            closer()
+
     def close(self) -> None:
         """Close every loop's idle connections (the driver stays usable)."""
         _close_all(self._loops)
+
+
+async def _chunks(
+    loop: asyncio.AbstractEventLoop,
+    req: HubRequest,
+    conn: Conn,
+    parser: ResponseParser,
+    waits: Waits,
+    broken: ProtocolError | None,
+    closer: Callable[[], object],
+) -> AsyncIterator[bytes]:
+    """A stream's body as it arrives; it ends where the answer ends or breaks off."""
+    try:
+        ended = broken is not None
+        if broken is not None:
+            broke_off(req, broken)
+        while True:
+            piece = parser.take()
+            if piece:
+                yield piece
+            if ended or parser.done:
+                return
+            try:
+                wait = _until(loop, waits.next(loop.time()))
+                feed(parser, await _within(_read(loop, conn), wait, loop))
+            except (OSError, ProtocolError) as e:
+                error = waits.error(e, streaming=True)
+                if error is not None:
+                    raise error from None
+                broke_off(req, e)  # (cut mid-chunk, reset, garbled framing)
+                ended = True
+    finally:
+        closer()  # closes the connection (at once, with no await: safe in any finalizer)
+
+
+async def _none() -> AsyncIterator[bytes]:
+    return
+    yield  # pragma: no cover - makes this an async generator
 
 
 async def _talk(
     loop: asyncio.AbstractEventLoop, conn: Conn, data: bytes, parser: ResponseParser
 ) -> None:
     """Send one request and feed the answer to ``parser`` until it is complete."""
-    sock, tls = conn.sock, conn.tls
+    await _write(loop, conn, data)
+    while True:
+        chunk = await _read(loop, conn)
+        if not chunk:
+            parser.feed_eof()
+            return
+        if parser.feed(chunk):
+            return
+
+
+async def _write(loop: asyncio.AbstractEventLoop, conn: Conn, data: bytes) -> None:
+    if conn.tls is None:
+        await loop.sock_sendall(conn.sock, data)
+    else:
+        conn.tls.obj.write(data)
+        await _flush(loop, conn.sock, conn.tls)
+
+
+async def _read(loop: asyncio.AbstractEventLoop, conn: Conn) -> bytes:
+    """The next bytes the Hub sent on ``conn`` (decrypted); ``b""`` once it has closed."""
+    sock, tls = conn.sock, cast("_TLS | None", conn.tls)
     if tls is None:
-        await loop.sock_sendall(sock, data)
-        while True:
-            chunk = await loop.sock_recv(sock, _RECV)
-            if not chunk:
-                parser.feed_eof()
-                return
-            if parser.feed(chunk):
-                return
-    tls.obj.write(data)
-    await _flush(loop, sock, tls)
+        return await loop.sock_recv(sock, _RECV)
     while True:
         try:
-            chunk = tls.obj.read(_RECV)
+            return tls.obj.read(_RECV)
         except ssl.SSLWantReadError:
             await _flush(loop, sock, tls)
             received = await loop.sock_recv(sock, _RECV)
@@ -350,14 +445,8 @@ async def _talk(
                 tls.incoming.write(received)
             else:
                 tls.incoming.write_eof()
-            continue
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-            chunk = b""  # the end of the stream (with or without a TLS close_notify)
-        if not chunk:
-            parser.feed_eof()
-            return
-        if parser.feed(chunk):
-            return
+            return b""  # the end of the stream (with or without a TLS close_notify)
 
 
 async def _flush(loop: asyncio.AbstractEventLoop, sock: socket.socket, tls: _TLS) -> None:
@@ -381,6 +470,10 @@ async def _addresses(
 
 def _deadline(loop: asyncio.AbstractEventLoop, seconds: float) -> float | None:
     return loop.time() + seconds if seconds else None
+
+
+def _until(loop: asyncio.AbstractEventLoop, wait: float | None) -> float | None:
+    return None if wait is None else loop.time() + wait
 
 
 async def _within(

@@ -152,6 +152,9 @@ class ResponseParser:
     ``body``, and ``keep_alive`` (the connection may carry another request). ``received``
     counts every byte seen, so a driver knows whether the peer answered anything at all.
     Interim 1xx answers are skipped. Raises :class:`ProtocolError` (or a subclass).
+
+    For a stream, ``max_body=None`` lifts the bound and :meth:`take` hands out the body's
+    bytes as they are parsed; ``has_head`` says when ``status`` and ``headers`` are known.
     """
 
     __slots__ = (
@@ -166,7 +169,7 @@ class ResponseParser:
         "status",
     )
 
-    def __init__(self, *, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, *, max_body: int | None = MAX_BODY_BYTES) -> None:
         self.max_body = max_body
         self.status = 0
         self.headers: dict[str, str] = {}
@@ -180,6 +183,26 @@ class ResponseParser:
     @property
     def done(self) -> bool:
         return self._state == _DONE
+
+    @property
+    def has_head(self) -> bool:
+        """Whether the final answer's status line and headers have been read."""
+        return self._state != _HEAD
+
+    def take(self) -> bytes:
+        """The body's bytes parsed since the last call (a stream's next piece), cleared here."""
+        piece = bytes(self.body)
+        self.body.clear()
+        return piece
+
+    def limit(self, max_body: int) -> None:
+        """Bound the body from now on (a streaming reader met an error answer and reads it
+        whole); raises :class:`BodyTooLarge` if what is declared or read is already over.
+        """
+        self.max_body = max_body
+        left = self._left if self._state in (_LENGTH, _CHUNK_DATA) else 0
+        if len(self.body) + left > max_body:
+            raise BodyTooLarge(f"the body is over {max_body} bytes")
 
     def feed(self, data: bytes) -> bool:
         """Take the next bytes from the connection; True when the answer is complete."""
@@ -271,7 +294,7 @@ class ResponseParser:
             if size == 0:
                 self._state = _TRAILERS
             else:
-                if len(self.body) + size > self.max_body:
+                if self.max_body is not None and len(self.body) + size > self.max_body:
                     raise BodyTooLarge(f"the body is over {self.max_body} bytes")
                 self._left = size
                 self._state = _CHUNK_DATA
@@ -326,7 +349,7 @@ class ResponseParser:
             if not value.isdigit() or len(value) > 18:
                 raise ProtocolError("the Content-Length header is not a number")
             self._left = int(value)
-            if self._left > self.max_body:
+            if self.max_body is not None and self._left > self.max_body:
                 raise BodyTooLarge(f"the body is over {self.max_body} bytes")
             self._state = _LENGTH if self._left else _DONE
         else:
@@ -334,5 +357,5 @@ class ResponseParser:
             self._state = _UNTIL_CLOSE
 
     def _check_size(self) -> None:
-        if len(self.body) > self.max_body:
+        if self.max_body is not None and len(self.body) > self.max_body:
             raise BodyTooLarge(f"the body is over {self.max_body} bytes")

@@ -3,18 +3,21 @@
 It only moves bytes: HTTP/1.1 framing is :mod:`hubauth._http`'s, the pool and the error
 wording :mod:`hubauth._pool`'s. No redirects are followed, bodies are capped, every
 transport failure becomes :class:`~hubauth.errors.HubUnavailable` naming the URL. No event
-loop, no thread: a cache miss costs one request on an open connection.
+loop, no thread: a cache miss costs one request on an open connection. :meth:`stream`
+reads a long-lived answer (a spawn's progress) piece by piece, on a connection of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
 import time
 import weakref
+from collections.abc import Iterator
 
-from ._http import Endpoint, ResponseParser
+from ._http import Endpoint, ProtocolError, ResponseParser
 from ._pool import (
     IDLE_SECONDS,
     UNSAFE_REUSE_SECONDS,
@@ -29,6 +32,7 @@ from ._pool import (
     unreachable,
 )
 from ._protocol import HubRequest, HubResponse
+from ._streaming import Waits, broke_off, feed, feed_head, head_read, prepare_stream
 from .config import Config
 
 __all__ = ["SyncDriver", "too_large", "unreachable"]
@@ -103,10 +107,7 @@ class SyncDriver:
                     if left <= 0:
                         raise TimeoutError
                     sock.settimeout(left)
-                try:
-                    chunk = sock.recv(_RECV)
-                except ssl.SSLEOFError:
-                    chunk = b""  # closed without a TLS close_notify: an end of stream
+                chunk = _recv(sock)
                 if not chunk:
                     parser.feed_eof()
                     break
@@ -125,20 +126,82 @@ class SyncDriver:
             conn.close()
         return HubResponse(parser.status, parser.headers, bytes(parser.body))
 
+    @contextlib.contextmanager
+    def stream(
+        self, req: HubRequest, timeout: float | None = None
+    ) -> Iterator[tuple[HubResponse, Iterator[bytes]]]:
+        """``(head, chunks)`` of a long-lived GET on a connection of its own: the status and
+        headers (a non-200 with its whole, bounded body), then the body's pieces as they
+        arrive. ``request_timeout`` bounds the head and then each wait for bytes,
+        ``timeout`` the whole stream. The connection is closed as soon as the reader stops
+        (``chunks`` closed, or the ``with`` left), never pooled.
+        """
+        ep, data = prepare_stream(req)
+        waits = Waits(self.config, req, timeout, time.monotonic())
+        conn = self._connect(req, ep)
+        sock = conn.sock
+        parser = ResponseParser(max_body=None)
+        broken = None
+        try:
+            try:
+                sock.settimeout(waits.head(time.monotonic()))
+                sock.sendall(data)
+                while broken is None and not head_read(parser):
+                    sock.settimeout(waits.head(time.monotonic()))
+                    broken = feed_head(parser, _recv(sock))
+            except BaseException as e:
+                error = waits.error(e, streaming=False) or answer_error(e, req, ep, self.config)
+                if error is None:
+                    raise
+                raise error from None
+            if parser.status != 200:
+                yield HubResponse(parser.status, parser.headers, bytes(parser.body)), iter(())
+            else:
+                head = HubResponse(200, parser.headers, b"")
+                yield head, self._chunks(req, conn, parser, waits, broken)
+        finally:
+            conn.close()
+
+    def _chunks(
+        self,
+        req: HubRequest,
+        conn: Conn,
+        parser: ResponseParser,
+        waits: Waits,
+        broken: ProtocolError | None,
+    ) -> Iterator[bytes]:
+        """A stream's body as it arrives; it ends where the answer ends or breaks off."""
+        sock = conn.sock
+        try:
+            ended = broken is not None
+            if broken is not None:
+                broke_off(req, broken)
+            while True:
+                piece = parser.take()
+                if piece:
+                    yield piece
+                if ended or parser.done:
+                    return
+                try:
+                    sock.settimeout(waits.next(time.monotonic()))
+                    feed(parser, _recv(sock))
+                except (OSError, ProtocolError) as e:
+                    error = waits.error(e, streaming=True)
+                    if error is not None:
+                        raise error from None
+                    broke_off(req, e)  # (cut mid-chunk, reset, garbled framing)
+                    ended = True
+        finally:
+            conn.close()
+
     def close(self) -> None:
         """Close the idle connections (the driver stays usable: new ones open on demand)."""
         self._idle.close(reopen=True)
 
 
-def _connection_cause(e: Exception) -> str:
-    """A short cause for a ``requests`` connection error (hubauth.api's event stream reads
-    with ``requests``; this driver does not).
-    """
-    text = str(e).lower()
-    if "refused" in text:
-        return "connection refused"
-    if "reset" in text or "aborted" in text:
-        return "connection reset"
-    if "name or service" in text or "resolve" in text or "nodename" in text:
-        return "host name not found"
-    return "connection failed"
+def _recv(sock: socket.socket) -> bytes:
+    """The next bytes from ``sock``; ``b""`` once the Hub has closed it."""
+    try:
+        return sock.recv(_RECV)
+    except ssl.SSLEOFError:
+        return b""  # closed without a TLS close_notify: an end of stream

@@ -130,15 +130,18 @@ def test_both_clients_send_the_same_bytes(fake_hub: FakeHub) -> None:
             c("share", "a/b", "", user="x y")
         with pytest.raises(NotFound):
             c("user", "ü.%")
+        with pytest.raises(NotFound):
+            c.progress("a b", "x/y")  # the stream goes through the same drivers
         c.api.close()
     sent = paths(fake_hub)
     assert (
-        sent[:3]
-        == sent[3:]
+        sent[:4]
+        == sent[4:]
         == [
             f"{API}/users/a%20b/servers/x%2Fy",
             f"{API}/shares/a%2Fb/",
             f"{API}/users/%C3%BC.%25",
+            f"{API}/users/a%20b/servers/x%2Fy/progress",
         ]
     )
 
