@@ -123,13 +123,18 @@ class User(RequestHandler):
             self.set_status(403)
 
 
+class Info(RequestHandler):
+    def get(self) -> None:
+        self.write(json.dumps({"version": "6.1.1"}))
+
+
 @pytest.fixture(scope="module")
 def tls_hub(pki: Path) -> Iterator[str]:
     port = free_port()
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki / "ca.pem"))
     ctx.load_cert_chain(str(pki / "server.pem"), str(pki / "server.key"))
     ctx.verify_mode = ssl.CERT_REQUIRED
-    app = Application([("/hub/api/user", User)])
+    app = Application([("/hub/api/user", User), ("/hub/api/", Info)])
 
     def start() -> HTTPServer:
         server = HTTPServer(app, ssl_options=ctx)
@@ -188,3 +193,51 @@ def test_tls_failures_are_named_errors_on_both_drivers(
     with pytest.raises(HubUnavailable, match="could not reach the Hub"):
         asyncio.run(auth.user_for_token("alice-token", sync=False))
     auth.close()
+
+
+def _doctor(env: dict[str, str]) -> tuple[int, list[str]]:
+    """``hubauth doctor`` in ``env``: its exit code and its lines."""
+    import io
+
+    from hubauth.cli import main
+
+    out = io.StringIO()
+    code = main(["doctor"], environ=env, out=out, err=io.StringIO())
+    return code, out.getvalue().splitlines()
+
+
+def test_doctor_reaches_a_tls_hub_with_the_services_certificates(pki: Path, tls_hub: str) -> None:
+    """With internal_ssl's variables the doctor's TLS check passes and names the Hub's
+    certificate, and its REST checks use the same certificates (they once read only this
+    process's environment, so the API check failed where the TLS check had passed)."""
+    env = {
+        "JUPYTERHUB_API_TOKEN": TOKEN,
+        "JUPYTERHUB_API_URL": tls_hub,
+        "JUPYTERHUB_SSL_CERTFILE": str(pki / "client.pem"),
+        "JUPYTERHUB_SSL_KEYFILE": str(pki / "client.key"),
+        "JUPYTERHUB_SSL_CLIENT_CA": str(pki / "ca.pem"),
+    }
+    _, lines = _doctor(env)
+    (tls,) = [line for line in lines if " tls: " in line]
+    assert (
+        tls.split()[:2] == ["ok", "tls:"]
+        and tls.split()[2].startswith("TLSv1.")
+        and "certificate of server" in tls
+    ), lines
+    (api,) = [line for line in lines if " api: " in line]
+    assert api.split()[:2] == ["ok", "api:"] and "JupyterHub 6.1.1" in api, lines
+    assert not any("TLS failed" in line for line in lines), lines
+
+
+def test_doctor_names_the_ca_to_set_when_tls_to_the_hub_fails(pki: Path, tls_hub: str) -> None:
+    """A Hub certificate from a CA the service does not trust: FAIL tls naming the variable."""
+    env = {
+        "JUPYTERHUB_API_TOKEN": TOKEN,
+        "JUPYTERHUB_API_URL": tls_hub,
+        "JUPYTERHUB_SSL_CLIENT_CA": str(pki / "other-ca.pem"),
+    }
+    code, lines = _doctor(env)
+    assert code == 1
+    (tls,) = [line for line in lines if " tls: " in line]
+    assert tls.split()[:2] == ["FAIL", "tls:"] and "TLS with 127.0.0.1 failed" in tls, lines
+    assert "set JUPYTERHUB_SSL_CLIENT_CA" in tls

@@ -212,11 +212,28 @@ def _reach_unix(path: str) -> Iterator[Finding]:
     yield ok("unix", f"connected to {path}")
 
 
+def _client(config: Config, api_url: str | None = None) -> HubAPI:
+    """A REST client with the service's own connection settings (TLS files, timeouts), not
+    this process's environment: the doctor checks the environment it was given.
+    """
+    return HubAPI(
+        environ={},
+        api_url=api_url or config.api_url,
+        api_token=config.api_token,
+        certfile=config.certfile,
+        keyfile=config.keyfile,
+        client_ca=config.client_ca,
+        connect_timeout=config.connect_timeout,
+        request_timeout=config.request_timeout,
+        retries=0,
+    )
+
+
 def _api(state: _State) -> Iterator[Finding]:
     config = state.config
     if config is None:  # diagnose() checks it first
         return
-    with HubAPI(api_url=config.api_url, api_token=config.api_token, retries=0) as api:
+    with _client(config) as api:
         try:
             version = api.info().get("version", "")
         except HubUnavailable as e:
@@ -242,7 +259,7 @@ def _guess(config: Config) -> str:
     for url in candidates:
         if url == config.api_url:
             continue
-        with HubAPI(api_url=url, api_token=config.api_token, retries=0) as api:
+        with _client(config, url) as api:
             try:
                 if api.info().get("version"):
                     return f". The API answers at {url}: set JUPYTERHUB_API_URL={url}"
@@ -261,7 +278,7 @@ def _token(state: _State, needs: Sequence[str]) -> Iterator[Finding]:
     if not state.token_usable:
         yield info("token", "not checked: JUPYTERHUB_API_TOKEN is unusable (see above)")
         return
-    with HubAPI(api_url=config.api_url, api_token=config.api_token, retries=0) as api:
+    with _client(config) as api:
         try:
             me: dict[str, Any] = dict(api.me())
         except ServiceTokenRejected:
@@ -383,7 +400,7 @@ def _redirect(state: _State, entry: Mapping[str, Any] | None) -> Iterator[Findin
         registered = str(entry.get("oauth_redirect_uri") or f"{prefix}oauth_callback")
         source = "its entry in the Hub config"
     elif name:
-        with HubAPI(api_url=config.api_url, api_token=config.api_token, retries=0) as api:
+        with _client(config) as api:
             try:
                 prefix = str(api.service(name).get("prefix") or "")
             except HubAuthError:
