@@ -145,6 +145,17 @@ def tls_hub(pki: Path) -> Iterator[str]:
         yield f"https://127.0.0.1:{port}/hub/api"
 
 
+def internal_ssl_env(pki: Path, api_url: str) -> dict[str, str]:
+    """What the Hub gives a service under ``internal_ssl``: its certificate, key and CA."""
+    return {
+        "JUPYTERHUB_API_TOKEN": TOKEN,
+        "JUPYTERHUB_API_URL": api_url,
+        "JUPYTERHUB_SSL_CERTFILE": str(pki / "client.pem"),
+        "JUPYTERHUB_SSL_KEYFILE": str(pki / "client.key"),
+        "JUPYTERHUB_SSL_CLIENT_CA": str(pki / "ca.pem"),
+    }
+
+
 def both(auth: HubAuth, token: str) -> list[object]:
     """The answer of the sync and of the async driver."""
     return [
@@ -154,13 +165,7 @@ def both(auth: HubAuth, token: str) -> list[object]:
 
 
 def test_client_certificate_and_ca_from_the_environment(pki: Path, tls_hub: str) -> None:
-    env = {
-        "JUPYTERHUB_API_TOKEN": TOKEN,
-        "JUPYTERHUB_API_URL": tls_hub,
-        "JUPYTERHUB_SSL_CERTFILE": str(pki / "client.pem"),
-        "JUPYTERHUB_SSL_KEYFILE": str(pki / "client.key"),
-        "JUPYTERHUB_SSL_CLIENT_CA": str(pki / "ca.pem"),
-    }
+    env = internal_ssl_env(pki, tls_hub)
     auth = HubAuth(environ=env)
     assert both(auth, "alice-token") == [ALICE, ALICE]
     assert both(auth, "unknown-token") == [None, None]
@@ -210,13 +215,7 @@ def test_doctor_reaches_a_tls_hub_with_the_services_certificates(pki: Path, tls_
     """With internal_ssl's variables the doctor's TLS check passes and names the Hub's
     certificate, and its REST checks use the same certificates (they once read only this
     process's environment, so the API check failed where the TLS check had passed)."""
-    env = {
-        "JUPYTERHUB_API_TOKEN": TOKEN,
-        "JUPYTERHUB_API_URL": tls_hub,
-        "JUPYTERHUB_SSL_CERTFILE": str(pki / "client.pem"),
-        "JUPYTERHUB_SSL_KEYFILE": str(pki / "client.key"),
-        "JUPYTERHUB_SSL_CLIENT_CA": str(pki / "ca.pem"),
-    }
+    env = internal_ssl_env(pki, tls_hub)
     _, lines = _doctor(env)
     (tls,) = [line for line in lines if " tls: " in line]
     assert (
